@@ -1,0 +1,1 @@
+"""The wire: generated protobuf code, domain conversion and status mapping."""

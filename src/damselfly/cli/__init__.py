@@ -1,0 +1,1 @@
+"""Command-line tools: dfget and the ``damselfly`` umbrella command."""

@@ -1,0 +1,1 @@
+"""Shared infrastructure: config, logging, clock, hash ring, gRPC helpers."""

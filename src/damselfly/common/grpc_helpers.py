@@ -1,0 +1,87 @@
+"""gRPC plumbing shared by components: servers, channels and error translation."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from damselfly.api.status import encode_details, grpc_status
+from damselfly.core.errors import DamselflyError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.max_receive_message_length", 64 << 20),
+]
+
+
+def new_server() -> grpc.aio.Server:
+    return grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS])
+
+
+def add_health(server: grpc.aio.Server, *services: str) -> health.aio.HealthServicer:
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    return servicer
+
+
+async def mark_serving(servicer: health.aio.HealthServicer, *services: str) -> None:
+    for name in ("", *services):
+        await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+def bind(server: grpc.aio.Server, address: str) -> int:
+    """Bind a TCP ``host:port`` (port 0 picks one) or ``unix:/path``; returns the port."""
+    port = server.add_insecure_port(address)
+    if port == 0 and not address.startswith("unix:"):
+        raise OSError(f"cannot listen on {address}")
+    return port
+
+
+def channel(target: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: DamselflyError) -> None:
+    await context.abort(grpc_status(error), encode_details(error))
+
+
+def translate_unary(
+    func: Callable[..., Awaitable[T]],
+) -> Callable[..., Awaitable[T]]:
+    """Turn our errors raised by a unary handler into gRPC statuses."""
+
+    @functools.wraps(func)
+    async def wrapper(self: Any, request: Any, context: Any) -> T:
+        try:
+            return await func(self, request, context)
+        except DamselflyError as exc:
+            await abort_with(context, exc)
+            raise AssertionError("abort returned") from exc
+
+    return wrapper
+
+
+def translate_stream(
+    func: Callable[..., AsyncIterator[T]],
+) -> Callable[..., AsyncIterator[T]]:
+    """Same as ``translate_unary`` for server-streaming handlers."""
+
+    @functools.wraps(func)
+    async def wrapper(self: Any, request: Any, context: Any) -> AsyncIterator[T]:
+        try:
+            async for item in func(self, request, context):
+                yield item
+        except DamselflyError as exc:
+            await abort_with(context, exc)
+
+    return wrapper

@@ -1,0 +1,65 @@
+"""dfdaemon configuration (YAML keys follow Dragonfly's where the concept is the same)."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field
+
+from damselfly.common.config import Section
+
+
+class HostConfig(Section):
+    ip: str = Field("127.0.0.1", description="Address other peers reach this host on.")
+    hostname: str = Field(default_factory=socket.gethostname, description="Host name.")
+    idc: str = Field("", description="Data-center tag used for parent affinity.")
+    location: str = Field("", description="Location tag, '|'-separated, for parent affinity.")
+
+
+class SchedulerLinkConfig(Section):
+    addresses: list[str] = Field(
+        default_factory=list,
+        description="Scheduler host:port list; a task's scheduler is chosen by consistent "
+        "hashing of its id. Empty means no P2P: every download goes to the origin.",
+    )
+    schedule_timeout_s: float = Field(
+        30.0, gt=0, description="Wait this long for the scheduler's first answer."
+    )
+    announce_interval_s: float = Field(30.0, gt=0, description="Host announce interval.")
+
+
+class SeedPeerConfig(Section):
+    enable: bool = Field(False, description="Run as a seed peer that fetches from the origin.")
+
+
+class StorageConfig(Section):
+    dir: str = Field("/var/lib/damselfly/daemon", description="Content files and metadata.")
+
+
+class DownloadConfig(Section):
+    concurrent_pieces: int = Field(8, ge=1, le=64, description="Pieces in flight per task.")
+    buffer_budget_mb: int = Field(
+        128, ge=16, description="Memory for in-flight piece buffers of one task."
+    )
+    piece_timeout_s: float = Field(30.0, gt=0, description="Give up a piece after this long.")
+    origin_connect_timeout_s: float = Field(10.0, gt=0, description="Origin connect timeout.")
+
+
+class ServerConfig(Section):
+    listen_ip: str = Field("127.0.0.1", description="Address the TCP servers bind.")
+    port: int = Field(4000, ge=0, le=65535, description="gRPC port for peers and schedulers.")
+    upload_port: int = Field(4005, ge=0, le=65535, description="HTTP piece server port.")
+    socket: str = Field(
+        "/var/run/damselfly/dfdaemon.sock", description="Unix socket for the local CLIs."
+    )
+
+
+class DaemonConfig(Section):
+    host: HostConfig = Field(default_factory=HostConfig)  # type: ignore[arg-type]
+    scheduler: SchedulerLinkConfig = Field(default_factory=SchedulerLinkConfig)  # type: ignore[arg-type]
+    seed_peer: SeedPeerConfig = Field(default_factory=SeedPeerConfig)  # type: ignore[arg-type]
+    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
+    download: DownloadConfig = Field(default_factory=DownloadConfig)  # type: ignore[arg-type]
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    log_level: str = Field("INFO", description="Logging level.")
+    ready_file: str = Field("", description="Write bound addresses here as JSON when ready.")

@@ -1,0 +1,1 @@
+"""Downloading tasks: from parents piece by piece, or from the origin."""

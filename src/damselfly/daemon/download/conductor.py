@@ -1,0 +1,378 @@
+"""One download of one task by this daemon: scheduler stream, parents, pieces, origin.
+
+The conductor registers with the scheduler, follows each candidate parent's SyncPieces
+stream, fetches pieces in parallel (crc32c-checked on the buffer before they touch the
+content file), reports finished pieces in batches, reschedules when its parents cannot
+finish the task, and goes back to source when told to or when no scheduler answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import grpc
+
+from damselfly.api import convert
+from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
+from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
+from damselfly.common.grpc_helpers import channel
+from damselfly.core.digest import Digest, crc32c, parse_digest
+from damselfly.core.errors import (
+    BackToSourceDisabled,
+    Code,
+    DamselflyError,
+    DigestMismatch,
+    InternalError,
+    Unavailable,
+    error_for,
+)
+from damselfly.core.ids import oci_blob_digest
+from damselfly.core.ids import peer_id as new_peer_id
+from damselfly.core.models import DownloadRequest, HostType, ParentInfo, PieceInfo, Traffic
+from damselfly.daemon.download.back_to_source import BackToSource
+from damselfly.daemon.download.context import DownloadContext
+from damselfly.daemon.download.piece_fetcher import PieceFetchError
+from damselfly.daemon.download.planner import PiecePlanner
+from damselfly.daemon.download.reporter import PieceReporter
+from damselfly.daemon.scheduler_link import PeerStream
+from damselfly.daemon.storage.tasks import LocalTask, file_digest
+
+log = logging.getLogger(__name__)
+
+
+class Conductor:
+    def __init__(self, ctx: DownloadContext, task: LocalTask, request: DownloadRequest) -> None:
+        self.ctx, self.task, self.request = ctx, task, request
+        self.peer_id = new_peer_id(ctx.host.ip, ctx.host.hostname, seed=ctx.host.type is HostType.SEED)
+        self.planner = PiecePlanner(set(task.pieces))
+        if task.piece_count >= 0:
+            self.planner.total = task.piece_count
+        self.parents: dict[str, ParentInfo] = {}
+        self._wake = asyncio.Event()
+        self._need_source: str | None = None
+        self._empty = False
+        self._error: DamselflyError | None = None
+        self._answered = asyncio.Event()
+        self._rescheduling = False
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._channels: list[grpc.aio.Channel] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    # Entry -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if not self.ctx.schedulers.enabled:
+            await self._back_to_source(None, "no scheduler is configured")
+            return
+        stream = self.ctx.schedulers.open(self.task.id, self.peer_id)
+        try:
+            await self._with_scheduler(stream)
+        finally:
+            await self._cleanup()
+            await stream.close()
+            if self._reader is not None:
+                self._reader.cancel()
+
+    async def _with_scheduler(self, stream: PeerStream) -> None:
+        download = convert.download_to_pb(self.request)
+        download.output_path = ""
+        stream.send(spb.AnnouncePeerRequest(register_peer=spb.RegisterPeerRequest(download=download)))
+        # Not one of the jobs: cancelling a read would cancel the whole stream.
+        reader = asyncio.get_running_loop().create_task(self._read_scheduler(stream))
+        self._reader = reader
+        try:
+            await asyncio.wait_for(self._answered.wait(), self.ctx.schedule_timeout_s)
+        except asyncio.TimeoutError:
+            await self._back_to_source(stream, "the scheduler did not answer in time")
+            return
+        if self._error is not None and self._error.code is Code.UNAVAILABLE:
+            await self._back_to_source(None, str(self._error))
+            return
+        reporter = PieceReporter(stream)
+        try:
+            await self._p2p(stream, reporter)
+        finally:
+            reporter.flush()
+        if self._empty:
+            self.task.set_layout(0, self.task.piece_length or 1)
+            self.task.succeed(0)
+            stream.send(_finished(0, 0))
+            return
+        if self._need_source is not None:
+            await self._cleanup()
+            await self._back_to_source(stream, self._need_source)
+            return
+        await self._verify_and_finish()
+        stream.send(_finished(self.task.content_length, self.task.piece_count))
+
+    # Scheduler stream ----------------------------------------------------------
+
+    async def _read_scheduler(self, stream: PeerStream) -> None:
+        try:
+            async for response in stream.responses():
+                self._on_response(response, stream)
+        except DamselflyError as exc:
+            if not self.planner.complete() and self._need_source is None:
+                self._error = (
+                    Unavailable(str(exc)) if exc.code is Code.UNAVAILABLE else exc
+                )
+        self._answered.set()
+        self._wake.set()
+
+    def _on_response(self, response: spb.AnnouncePeerResponse, stream: PeerStream) -> None:
+        kind = response.WhichOneof("response")
+        first = not self._answered.is_set()
+        self._answered.set()
+        if kind == "normal_task":
+            self._rescheduling = False
+            for parent_pb in response.normal_task.candidate_parents:
+                parent = convert.parent_from_pb(parent_pb)
+                if self.planner.add_parent(parent.peer_id):
+                    self.parents[parent.peer_id] = parent
+                    self._spawn(self._sync(parent))
+            if first:
+                stream.send(
+                    spb.AnnouncePeerRequest(download_peer_started=spb.DownloadPeerStartedRequest())
+                )
+        elif kind == "need_back_to_source":
+            self._need_source = response.need_back_to_source.description or "scheduler said so"
+        elif kind == "empty_task":
+            self._empty = True
+        elif kind == "failed":
+            code = response.failed.code
+            self._error = error_for(
+                Code(code) if code in {c.value for c in Code} else Code.INTERNAL,
+                response.failed.description,
+            )
+        self._wake.set()
+
+    # Parents -------------------------------------------------------------------
+
+    async def _sync(self, parent: ParentInfo) -> None:
+        chan = channel(f"{parent.host.ip}:{parent.host.port}")
+        self._channels.append(chan)
+        stub = dfdaemon_pb2_grpc.DfdaemonUploadStub(chan)
+        request = dfdaemon_pb2.SyncPiecesRequest(task_id=self.task.id, child_peer_id=self.peer_id)
+        try:
+            async for message in stub.SyncPieces(request):
+                if not self._accept_layout(message):
+                    self.planner.drop_parent(parent.peer_id)
+                    break
+                pieces = [convert.piece_from_pb(p) for p in message.pieces]
+                self.planner.announce(parent.peer_id, pieces)
+                self._wake.set()
+            self.planner.parent_finished(parent.peer_id)
+        except grpc.aio.AioRpcError as exc:
+            log.info("parent %s stream ended: %s", parent.peer_id, exc.code().name)
+            self.planner.drop_parent(parent.peer_id)
+        self._wake.set()
+
+    def _accept_layout(self, message: dfdaemon_pb2.SyncPiecesResponse) -> bool:
+        task = self.task
+        if message.content_length < 0:
+            return True
+        if task.content_length < 0:
+            task.set_layout(message.content_length, message.piece_length)
+            self.planner.total = task.piece_count
+            return True
+        return (task.content_length, task.piece_length) == (
+            message.content_length,
+            message.piece_length,
+        )
+
+    # Pieces --------------------------------------------------------------------
+
+    async def _p2p(self, stream: PeerStream, reporter: PieceReporter) -> None:
+        workers = self._worker_count()
+        for _ in range(workers):
+            self._spawn(self._worker(stream, reporter))
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self.planner.complete() or self._empty or self._need_source is not None:
+                return
+            if self.parents and self.planner.stalled() and not self._rescheduling:
+                self._rescheduling = True
+                blocked = list(self.planner.dropped)
+                log.info("task %s: parents cannot finish, rescheduling", self.task.id[:12])
+                stream.send(
+                    spb.AnnouncePeerRequest(
+                        reschedule_peer=spb.ReschedulePeerRequest(
+                            blocked_parent_ids=blocked, description="parents cannot finish"
+                        )
+                    )
+                )
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _worker_count(self) -> int:
+        length = max(self.task.piece_length, 4 << 20)
+        budget = self.ctx.config.buffer_budget_mb << 20
+        return max(1, min(self.ctx.config.concurrent_pieces, budget // length))
+
+    async def _worker(self, stream: PeerStream, reporter: PieceReporter) -> None:
+        buffer = bytearray(0)
+        while not self.planner.complete():
+            pick = self.planner.next()
+            if pick is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            piece, parent_id = pick
+            parent = self.parents[parent_id]
+            if len(buffer) < piece.length:
+                buffer = bytearray(max(piece.length, self.task.piece_length))
+            view = memoryview(buffer)[: piece.length]
+            self.planner.started(piece.number, parent_id)
+            started = time.perf_counter_ns()
+            try:
+                await asyncio.wait_for(
+                    self.ctx.fetcher.fetch(
+                        (parent.host.ip, parent.host.download_port),
+                        self.task.id,
+                        piece.number,
+                        piece.length,
+                        view,
+                    ),
+                    self.ctx.config.piece_timeout_s,
+                )
+                if crc32c(view) != piece.crc32c:
+                    raise PieceFetchError(f"piece {piece.number} failed its crc32c check")
+            except (PieceFetchError, asyncio.TimeoutError) as exc:
+                reason = str(exc) or "timed out"
+                log.warning("piece %d from %s: %s", piece.number, parent_id, reason)
+                self.planner.failed(piece.number, parent_id)
+                stream.send(_piece_failed(piece.number, parent_id, reason))
+                self._wake.set()
+                continue
+            traffic = (
+                Traffic.SEED_PEER if parent.host.type is HostType.SEED else Traffic.REMOTE_PEER
+            )
+            done = PieceInfo(
+                piece.number,
+                piece.offset,
+                piece.length,
+                piece.crc32c,
+                parent_id=parent_id,
+                traffic=traffic,
+                cost_ns=time.perf_counter_ns() - started,
+            )
+            self.task.write_piece(done, view)
+            self.planner.finished(piece.number)
+            reporter.add(done)
+            self._wake.set()
+
+    # Origin --------------------------------------------------------------------
+
+    async def _back_to_source(self, stream: PeerStream | None, reason: str) -> None:
+        if self.request.disable_back_to_source:
+            raise BackToSourceDisabled(
+                "no peer could provide this content and back-to-source is disabled "
+                f"({reason})"
+            )
+        log.info("task %s: back to source (%s)", self.task.id[:12], reason)
+        reporter = PieceReporter(stream) if stream is not None else None
+
+        def started() -> None:
+            if stream is not None:
+                stream.send(
+                    spb.AnnouncePeerRequest(
+                        download_peer_back_to_source_started=spb.DownloadPeerBackToSourceStartedRequest()
+                    )
+                )
+
+        def on_piece(piece: PieceInfo) -> None:
+            if reporter is not None:
+                reporter.add(piece)
+
+        fetch = BackToSource(self.ctx.source, self.task, self.request, started, on_piece)
+        try:
+            await fetch.run()
+            if reporter is not None:
+                reporter.flush()
+            await self._verify_and_finish()
+        except DamselflyError as exc:
+            if stream is not None:
+                stream.send(
+                    spb.AnnouncePeerRequest(
+                        download_peer_back_to_source_failed=spb.DownloadPeerBackToSourceFailedRequest(
+                            description=str(exc), code=exc.code.value
+                        )
+                    )
+                )
+            raise
+        if stream is not None:
+            stream.send(
+                spb.AnnouncePeerRequest(
+                    download_peer_back_to_source_finished=spb.DownloadPeerBackToSourceFinishedRequest(
+                        content_length=self.task.content_length,
+                        piece_count=self.task.piece_count,
+                    )
+                )
+            )
+
+    async def _verify_and_finish(self) -> None:
+        task = self.task
+        if task.piece_count < 0 or len(task.pieces) < task.piece_count:
+            raise InternalError(f"task {task.id[:12]} ended with missing pieces")
+        expected = expected_digest(self.request)
+        if expected is not None:
+            actual = await asyncio.to_thread(file_digest, task.path, expected.algorithm)
+            if actual != expected.hex:
+                raise DigestMismatch(
+                    f"downloaded content has {expected.algorithm}:{actual} but {expected} was "
+                    "expected; check --digest, or the origin changed the content"
+                )
+        task.succeed(task.content_length)
+
+    # Housekeeping --------------------------------------------------------------
+
+    def _spawn(self, coro: object) -> None:
+        job = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._jobs.add(job)
+        job.add_done_callback(self._job_done)
+
+    def _job_done(self, job: asyncio.Task[None]) -> None:
+        self._jobs.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            error = job.exception()
+            log.error("task %s: a download job failed: %r", self.task.id[:12], error)
+            if self._error is None:
+                self._error = InternalError(f"download job failed: {error}")
+            self._wake.set()
+
+    async def _cleanup(self) -> None:
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        for chan in self._channels:
+            with contextlib.suppress(Exception):
+                await chan.close()
+        self._channels.clear()
+
+
+def _finished(content_length: int, piece_count: int) -> spb.AnnouncePeerRequest:
+    return spb.AnnouncePeerRequest(
+        download_peer_finished=spb.DownloadPeerFinishedRequest(
+            content_length=content_length, piece_count=piece_count
+        )
+    )
+
+
+def _piece_failed(number: int, parent_id: str, reason: str) -> spb.AnnouncePeerRequest:
+    return spb.AnnouncePeerRequest(
+        download_piece_failed=spb.DownloadPieceFailedRequest(
+            piece_number=number, parent_id=parent_id, temporary=True, description=reason
+        )
+    )
+
+
+def expected_digest(request: DownloadRequest) -> Digest | None:
+    """The digest the content must have: given by the user, or named by an OCI blob URL."""
+    if request.digest:
+        return parse_digest(request.digest)
+    return oci_blob_digest(request.url)

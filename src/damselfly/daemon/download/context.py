@@ -1,0 +1,25 @@
+"""What a download needs from the daemon, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from damselfly.core.models import HostInfo
+from damselfly.daemon.config import DownloadConfig
+from damselfly.daemon.download.piece_fetcher import PieceFetcher
+from damselfly.daemon.scheduler_link import SchedulerLink
+from damselfly.daemon.source.http import HttpSource
+from damselfly.daemon.storage.tasks import TaskStore
+from damselfly.daemon.upload.piece_server import UploadStats
+
+
+@dataclass
+class DownloadContext:
+    config: DownloadConfig
+    host: HostInfo
+    store: TaskStore
+    fetcher: PieceFetcher
+    source: HttpSource
+    schedulers: SchedulerLink
+    upload_stats: UploadStats
+    schedule_timeout_s: float = 30.0

@@ -1,0 +1,206 @@
+"""Downloads as users see them: validation, single flight per task, progress, hand-out.
+
+Concurrent requests for one task share one download. A finished task is served from
+local storage. The output file appears only complete and verified: it is written to a
+temporary name in the output folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from damselfly.core.digest import parse_digest
+from damselfly.core.errors import (
+    DamselflyError,
+    DeadlineExceeded,
+    DigestMismatch,
+    InternalError,
+    InvalidArgument,
+)
+from damselfly.core.ids import DEFAULT_FILTERED_QUERY_PARAMS, task_id
+from damselfly.core.models import DownloadRequest, TrafficTotals
+from damselfly.core.pieces import validate_piece_length
+from damselfly.daemon.download.conductor import Conductor
+from damselfly.daemon.download.context import DownloadContext
+from damselfly.daemon.source.http import check_url
+from damselfly.daemon.storage.tasks import LocalTask, TaskState
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Started:
+    task_id: str
+    content_length: int
+    piece_length: int
+    piece_count: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    completed_bytes: int
+    completed_pieces: int
+    content_length: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    content_length: int
+    output_path: str
+    traffic: TrafficTotals
+    seconds: float
+
+
+Event = Started | Progress | Finished
+
+
+def validate(request: DownloadRequest) -> str:
+    """Check a request and return its task id; raises InvalidArgument."""
+    check_url(request.url)
+    digest = parse_digest(request.digest) if request.digest else None
+    if request.piece_length is not None:
+        validate_piece_length(request.piece_length)
+    if request.output_path:
+        output = Path(request.output_path)
+        if not output.is_absolute():
+            raise InvalidArgument(f"output path {output} must be absolute")
+        if not output.parent.is_dir():
+            raise InvalidArgument(
+                f"output directory {output.parent} does not exist; create it or choose another path"
+            )
+        if output.is_dir():
+            raise InvalidArgument(f"output path {output} is a directory; name a file")
+    if request.timeout_s < 0:
+        raise InvalidArgument("timeout must not be negative")
+    filtered = request.filtered_query_params
+    return task_id(
+        request.url,
+        tag=request.tag,
+        application=request.application,
+        piece_length=request.piece_length,
+        filtered_query_params=DEFAULT_FILTERED_QUERY_PARAMS if filtered is None else filtered,
+        digest=digest,
+    )
+
+
+class TaskManager:
+    def __init__(self, ctx: DownloadContext) -> None:
+        self.ctx = ctx
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def download(self, request: DownloadRequest) -> AsyncIterator[Event]:
+        began = time.monotonic()
+        tid = validate(request)
+        task = self.ctx.store.get(tid)
+        local_hit = task is not None and task.is_complete() and task.path.exists()
+        if not local_hit:
+            task = self.ctx.store.open(tid, request.url, request.digest)
+            if tid not in self._running:
+                job = asyncio.get_running_loop().create_task(self._conduct(task, request))
+                self._running[tid] = job
+        assert task is not None
+        deadline = began + request.timeout_s if request.timeout_s > 0 else None
+        async for event in self._follow(task, deadline, request.timeout_s):
+            yield event
+        traffic = task.traffic if not local_hit else TrafficTotals(local=task.content_length)
+        if request.output_path:
+            await asyncio.to_thread(deliver, task.path, Path(request.output_path))
+        yield Finished(
+            task.content_length, request.output_path, traffic, time.monotonic() - began
+        )
+
+    async def _conduct(self, task: LocalTask, request: DownloadRequest) -> None:
+        try:
+            await Conductor(self.ctx, task, request).run()
+        except DamselflyError as exc:
+            log.warning("task %s failed: %s", task.id[:12], exc)
+            self._fail(task, exc)
+        except Exception as exc:
+            log.exception("task %s failed unexpectedly", task.id[:12])
+            self._fail(task, InternalError(f"download failed unexpectedly: {exc}"))
+        finally:
+            self._running.pop(task.id, None)
+        if task.state is TaskState.RUNNING:
+            self._fail(task, InternalError("download ended without finishing"))
+
+    def _fail(self, task: LocalTask, error: DamselflyError) -> None:
+        if task.state is TaskState.SUCCEEDED:
+            log.warning("task %s: error after it succeeded, ignored: %s", task.id[:12], error)
+            return
+        task.fail(error)
+        if isinstance(error, DigestMismatch):
+            self.ctx.store.delete(task.id)
+
+    async def _follow(
+        self, task: LocalTask, deadline: float | None, timeout_s: float
+    ) -> AsyncIterator[Event]:
+        sent_start = False
+        last = 0.0
+        while True:
+            if not sent_start and task.content_length >= 0:
+                sent_start = True
+                yield Started(task.id, task.content_length, task.piece_length, task.piece_count)
+            if task.state is TaskState.FAILED:
+                raise task.error or InternalError("download failed")
+            if task.state is TaskState.SUCCEEDED:
+                yield Progress(task.content_length, len(task.pieces), task.content_length)
+                return
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL_S:
+                last = now
+                yield Progress(task.completed_bytes, len(task.pieces), task.content_length)
+            wait = None if deadline is None else deadline - now
+            if wait is not None and wait <= 0:
+                raise DeadlineExceeded(
+                    f"download did not finish within {timeout_s:g} s; raise --timeout"
+                )
+            try:
+                await asyncio.wait_for(task.changed(), wait)
+            except asyncio.TimeoutError:
+                continue
+
+    async def stop(self) -> None:
+        jobs = list(self._running.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+def deliver(content: Path, output: Path) -> None:
+    """Copy (a copy-on-write clone where the filesystem can) to a temporary name, then
+    rename, so the output is either absent or complete."""
+    temp = output.parent / f".{output.name}.damselfly-{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        if not _clone(content, temp):
+            shutil.copyfile(content, temp)
+        os.chmod(temp, 0o644)
+        os.replace(temp, output)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise InvalidArgument(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _clone(source: Path, target: Path) -> bool:
+    """FICLONE ioctl (btrfs, xfs): shares blocks copy-on-write. False where unsupported."""
+    try:
+        import fcntl
+
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            fcntl.ioctl(dst.fileno(), 0x40049409, src.fileno())
+        return True
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+        return False

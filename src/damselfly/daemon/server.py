@@ -1,0 +1,142 @@
+"""Composition root of dfdaemon: storage, piece server, gRPC servers, scheduler link."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import grpc
+
+from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2_grpc
+from damselfly.common.grpc_helpers import add_health, bind, mark_serving, new_server
+from damselfly.core.ids import host_id
+from damselfly.core.models import HostInfo, HostType
+from damselfly.daemon.config import DaemonConfig
+from damselfly.daemon.download.context import DownloadContext
+from damselfly.daemon.download.piece_fetcher import PieceFetcher
+from damselfly.daemon.download.task_manager import TaskManager
+from damselfly.daemon.rpc_download import DownloadRpc
+from damselfly.daemon.rpc_upload import UploadRpc
+from damselfly.daemon.scheduler_link import SchedulerLink
+from damselfly.daemon.source.http import HttpSource
+from damselfly.daemon.storage.tasks import TaskStore
+from damselfly.daemon.upload.piece_server import PieceServer
+
+log = logging.getLogger(__name__)
+
+
+class DaemonServer:
+    """``start()`` binds everything (ports may be 0) and announces the host."""
+
+    def __init__(self, config: DaemonConfig, *, serve_socket: bool = True) -> None:
+        self.config = config
+        self.serve_socket = serve_socket
+        self.store = TaskStore(Path(config.storage.dir))
+        self.piece_server = PieceServer(
+            self.store, config.server.listen_ip, config.server.upload_port
+        )
+        self.fetcher = PieceFetcher()
+        self.source = HttpSource(config.download.origin_connect_timeout_s)
+        self.grpc_port = 0
+        self._tcp: grpc.aio.Server | None = None
+        self._unix: grpc.aio.Server | None = None
+        self.link: SchedulerLink | None = None
+        self.tasks: TaskManager | None = None
+
+    @property
+    def seed(self) -> bool:
+        return self.config.seed_peer.enable
+
+    def host_info(self) -> HostInfo:
+        host = self.config.host
+        return HostInfo(
+            id=host_id(host.ip, host.hostname, seed=self.seed, port=self.grpc_port),
+            type=HostType.SEED if self.seed else HostType.NORMAL,
+            hostname=host.hostname,
+            ip=host.ip,
+            port=self.grpc_port,
+            download_port=self.piece_server.port,
+            idc=host.idc,
+            location=host.location,
+            upload_limit=2000 if self.seed else 200,
+        )
+
+    async def start(self) -> None:
+        cfg = self.config
+        await self.piece_server.start()
+        tcp = new_server()
+        self.grpc_port = bind(tcp, f"{cfg.server.listen_ip}:{cfg.server.port}")
+        info = self.host_info()
+        self.link = SchedulerLink(
+            cfg.scheduler.addresses, info, cfg.scheduler.announce_interval_s
+        )
+        ctx = DownloadContext(
+            cfg.download,
+            info,
+            self.store,
+            self.fetcher,
+            self.source,
+            self.link,
+            self.piece_server.stats,
+            cfg.scheduler.schedule_timeout_s,
+        )
+        self.tasks = TaskManager(ctx)
+        dfdaemon_pb2_grpc.add_DfdaemonUploadServicer_to_server(
+            UploadRpc(self.store, self.tasks), tcp
+        )
+        health = add_health(tcp)
+        await tcp.start()
+        await mark_serving(health, "damselfly.dfdaemon.v1.DfdaemonUpload")
+        self._tcp = tcp
+        if self.serve_socket:
+            await self._start_socket()
+        await self.link.start()
+        log.info(
+            "dfdaemon %s ready: grpc %s:%d, pieces :%d, seed=%s",
+            info.id,
+            cfg.server.listen_ip,
+            self.grpc_port,
+            self.piece_server.port,
+            self.seed,
+        )
+        if cfg.ready_file:
+            Path(cfg.ready_file).write_text(json.dumps(self.addresses()))
+
+    async def _start_socket(self) -> None:
+        path = Path(self.config.server.socket)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()
+        unix = new_server()
+        assert self.tasks is not None
+        dfdaemon_pb2_grpc.add_DfdaemonDownloadServicer_to_server(
+            DownloadRpc(self.store, self.tasks), unix
+        )
+        bind(unix, f"unix:{path}")
+        await unix.start()
+        os.chmod(path, 0o660)
+        self._unix = unix
+
+    def addresses(self) -> dict[str, object]:
+        ip = self.config.server.listen_ip
+        return {
+            "grpc": f"{ip}:{self.grpc_port}",
+            "upload": f"{ip}:{self.piece_server.port}",
+            "socket": self.config.server.socket if self.serve_socket else "",
+            "host_id": self.host_info().id,
+        }
+
+    async def stop(self) -> None:
+        if self.link is not None:
+            await self.link.stop()
+        if self.tasks is not None:
+            await self.tasks.stop()
+        for server in (self._unix, self._tcp):
+            if server is not None:
+                await server.stop(grace=0.5)
+        await self.piece_server.stop()
+        self.fetcher.close()
+        await self.source.close()
+        self.store.close()

@@ -1,0 +1,1 @@
+"""Origins the daemon fetches from when it goes back to source."""

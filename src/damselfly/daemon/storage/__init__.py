@@ -1,0 +1,1 @@
+"""Daemon storage: one content file per task, metadata in SQLite."""

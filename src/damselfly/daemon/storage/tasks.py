@@ -1,0 +1,205 @@
+"""The daemon's tasks: content files, recorded pieces, and watchers of new pieces."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import time
+from enum import Enum
+from pathlib import Path
+
+from damselfly.core.errors import DamselflyError, InvalidArgument
+from damselfly.core.ids import is_task_id
+from damselfly.core.models import PieceInfo, TrafficTotals
+from damselfly.core.pieces import piece_count
+from damselfly.daemon.storage.metadata import Metadata, TaskRecord
+
+
+class TaskState(Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class LocalTask:
+    """One task on this daemon: what is known of it and which pieces are in."""
+
+    def __init__(self, store: TaskStore, record: TaskRecord) -> None:
+        self._store = store
+        self.id = record.id
+        self.url = record.url
+        self.content_length = record.content_length
+        self.piece_length = record.piece_length
+        self.piece_count = record.piece_count
+        self.digest = record.digest
+        self.state = TaskState(record.state)
+        self.error: DamselflyError | None = None
+        self.pieces: dict[int, PieceInfo] = {}
+        self.arrival: list[int] = []
+        self.traffic = TrafficTotals()
+        self._fd: int | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def path(self) -> Path:
+        return self._store.content_path(self.id)
+
+    @property
+    def completed_bytes(self) -> int:
+        return sum(p.length for p in self.pieces.values())
+
+    def is_complete(self) -> bool:
+        return self.state is TaskState.SUCCEEDED
+
+    def _record(self) -> TaskRecord:
+        return TaskRecord(
+            self.id,
+            self.url,
+            self.content_length,
+            self.piece_length,
+            self.piece_count,
+            self.state.value,
+            self.digest,
+        )
+
+    def _save(self) -> None:
+        self._store.metadata.upsert_task(self._record(), time.time())
+
+    def fd(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
+
+    def set_layout(self, content_length: int, piece_length: int) -> None:
+        """Fix length and piece length once known; preallocates the content file."""
+        self.content_length, self.piece_length = content_length, piece_length
+        self.piece_count = piece_count(content_length, piece_length) if content_length >= 0 else -1
+        if content_length > 0:
+            fd = self.fd()
+            if os.fstat(fd).st_size < content_length:
+                try:
+                    os.posix_fallocate(fd, 0, content_length)
+                except OSError:
+                    os.ftruncate(fd, content_length)
+        self._save()
+        self.notify()
+
+    def write_piece(self, piece: PieceInfo, data: memoryview) -> None:
+        """Write verified bytes at the piece's offset, then record the piece."""
+        fd = self.fd()
+        written = 0
+        while written < piece.length:
+            written += os.pwrite(fd, data[written : piece.length], piece.offset + written)
+        self._store.metadata.add_piece(self.id, piece)
+        self.add_piece(piece)
+
+    def add_piece(self, piece: PieceInfo) -> None:
+        if piece.number not in self.pieces:
+            self.pieces[piece.number] = piece
+            self.arrival.append(piece.number)
+            self.traffic.add(piece.traffic, piece.length)
+            self.notify()
+
+    def succeed(self, content_length: int) -> None:
+        if self.content_length < 0:
+            self.content_length = content_length
+            self.piece_count = len(self.pieces)
+        if self._fd is not None:
+            os.ftruncate(self._fd, self.content_length)
+            os.fsync(self._fd)
+        elif self.content_length == 0:
+            self.fd()
+        self.state = TaskState.SUCCEEDED
+        self._save()
+        self.notify()
+
+    def fail(self, error: DamselflyError) -> None:
+        self.state, self.error = TaskState.FAILED, error
+        self.notify()
+
+    def restart(self) -> None:
+        self.state, self.error = TaskState.RUNNING, None
+        self.traffic = TrafficTotals()
+        self._save()
+
+    def notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def changed(self) -> None:
+        """Wait for the next change (a piece, the layout, the end)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class TaskStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "content").mkdir(parents=True, exist_ok=True)
+        self.metadata = Metadata(root / "metadata.db")
+        self._tasks: dict[str, LocalTask] = {}
+        for record in self.metadata.tasks():
+            task = LocalTask(self, record)
+            if task.state is TaskState.SUCCEEDED and not task.path.exists():
+                self.metadata.delete_task(task.id)
+                continue
+            for piece in self.metadata.pieces(task.id):
+                task.add_piece(piece)
+            task.traffic = TrafficTotals()
+            if task.state is not TaskState.SUCCEEDED:
+                task.state = TaskState.FAILED
+            self._tasks[task.id] = task
+
+    def content_path(self, task_id: str) -> Path:
+        if not is_task_id(task_id):
+            raise InvalidArgument(f"task id {task_id!r} is not valid")
+        return self.root / "content" / task_id[:3] / task_id
+
+    def get(self, task_id: str) -> LocalTask | None:
+        return self._tasks.get(task_id)
+
+    def open(self, task_id: str, url: str, digest: str) -> LocalTask:
+        """The task, created (running) when new; a failed one restarts keeping its pieces."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            record = TaskRecord(task_id, url, -1, 0, -1, TaskState.RUNNING.value, digest)
+            task = LocalTask(self, record)
+            self.content_path(task_id)
+            self._tasks[task_id] = task
+            task.restart()
+        elif task.state is TaskState.FAILED:
+            task.restart()
+        return task
+
+    def delete(self, task_id: str) -> None:
+        task = self._tasks.pop(task_id, None)
+        if task is not None:
+            task.close()
+        self.metadata.delete_task(task_id)
+        with contextlib.suppress(FileNotFoundError):
+            self.content_path(task_id).unlink()
+
+    def close(self) -> None:
+        for task in self._tasks.values():
+            task.close()
+        self.metadata.close()
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a whole file (run it in a thread: it reads the file)."""
+    hasher = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        while chunk := file.read(4 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()

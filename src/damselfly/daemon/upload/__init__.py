@@ -1,0 +1,1 @@
+"""Serving pieces to other peers."""

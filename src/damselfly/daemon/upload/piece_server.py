@@ -1,0 +1,187 @@
+"""The piece server: ``GET /pieces/<task_id>/<number>`` over HTTP/1.1 with sendfile.
+
+A small asyncio protocol instead of a framework: one request at a time per keep-alive
+connection, bytes leave through ``loop.sendfile`` (zero copy). Only recorded pieces are
+served and the path never reaches the filesystem: the task id is checked against the
+store, which alone knows where content lives. ``Range`` within a piece is honoured so
+curl can fetch any part for debugging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from typing import BinaryIO
+
+from damselfly.core.ids import is_task_id
+from damselfly.daemon.storage.tasks import TaskStore
+
+log = logging.getLogger(__name__)
+
+_PATH_RE = re.compile(r"^/pieces/([0-9a-f]{64})/(\d{1,9})$")
+_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_MAX_HEADER = 16 * 1024
+
+
+class UploadStats:
+    def __init__(self) -> None:
+        self.bytes_sent = 0
+        self.requests = 0
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: PieceServer) -> None:
+        self.server = server
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _MAX_HEADER and b"\r\n\r\n" not in self.buffer:
+            self._reply_and_close(431, b"request header too large")
+            return
+        if not self.busy and b"\r\n\r\n" in self.buffer:
+            self.busy = True
+            asyncio.get_running_loop().create_task(self._serve_all())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def _reply_and_close(self, status: int, body: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(_head(status, len(body), close=True) + body)
+            self.transport.close()
+
+    async def _serve_all(self) -> None:
+        try:
+            while self.transport is not None and b"\r\n\r\n" in self.buffer:
+                head, _, rest = bytes(self.buffer).partition(b"\r\n\r\n")
+                self.buffer = bytearray(rest)
+                keep = await self._serve(head.decode("latin-1"))
+                if not keep:
+                    if self.transport is not None:
+                        self.transport.close()
+                    return
+        except (ConnectionError, OSError):
+            if self.transport is not None:
+                self.transport.close()
+        finally:
+            self.busy = False
+
+    async def _serve(self, head: str) -> bool:
+        transport = self.transport
+        if transport is None:
+            return False
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ")
+        headers = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        keep = headers.get("connection", "").lower() != "close"
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self._reply_and_close(400, b"malformed request line")
+            return False
+        method, target, _ = parts
+        if method not in ("GET", "HEAD"):
+            transport.write(_head(405, 0, close=not keep, extra="Allow: GET, HEAD\r\n"))
+            return keep
+        if target == "/healthy":
+            transport.write(_head(200, 2, close=not keep) + b"OK")
+            return keep
+        match = _PATH_RE.match(target.split("?", 1)[0])
+        if match is None or not is_task_id(match.group(1)):
+            return self._error(404, b"no such piece path; use /pieces/<task id>/<number>", keep)
+        found = self.server.locate(match.group(1), int(match.group(2)))
+        if found is None:
+            return self._error(404, b"piece not found on this peer", keep)
+        file, offset, length = found
+        status, start, count = 200, 0, length
+        if "range" in headers:
+            parsed = _RANGE_RE.match(headers["range"])
+            if parsed is None:
+                return self._error(416, b"only one bytes=a-b range is supported", keep)
+            start = int(parsed.group(1))
+            last = int(parsed.group(2)) if parsed.group(2) else length - 1
+            if start > last or start >= length:
+                return self._error(416, b"range outside the piece", keep)
+            status, count = 206, min(last, length - 1) - start + 1
+        extra = f"Content-Range: bytes {start}-{start + count - 1}/{length}\r\n" if status == 206 else ""
+        transport.write(_head(status, count, close=not keep, extra=extra))
+        if method == "GET" and count:
+            await asyncio.get_running_loop().sendfile(transport, file, offset + start, count)
+            self.server.stats.bytes_sent += count
+        self.server.stats.requests += 1
+        return keep
+
+    def _error(self, status: int, body: bytes, keep: bool) -> bool:
+        if self.transport is not None:
+            self.transport.write(_head(status, len(body), close=not keep) + body)
+        return keep
+
+
+_REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    416: "Range Not Satisfiable",
+    431: "Request Header Fields Too Large",
+}
+
+
+def _head(status: int, length: int, *, close: bool, extra: str = "") -> bytes:
+    connection = "close" if close else "keep-alive"
+    return (
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Length: {length}\r\n"
+        f"Content-Type: application/octet-stream\r\nConnection: {connection}\r\n{extra}\r\n"
+    ).encode("latin-1")
+
+
+class PieceServer:
+    def __init__(self, store: TaskStore, listen_ip: str, port: int) -> None:
+        self.store = store
+        self.listen_ip, self.requested_port = listen_ip, port
+        self.port = 0
+        self.stats = UploadStats()
+        self._files: dict[str, BinaryIO] = {}
+        self._server: asyncio.Server | None = None
+
+    def locate(self, task_id: str, number: int) -> tuple[BinaryIO, int, int] | None:
+        task = self.store.get(task_id)
+        piece = task.pieces.get(number) if task is not None else None
+        if task is None or piece is None:
+            return None
+        file = self._files.get(task_id)
+        if file is None:
+            file = self._files[task_id] = open(task.path, "rb")  # noqa: SIM115
+        return file, piece.offset, piece.length
+
+    def forget(self, task_id: str) -> None:
+        file = self._files.pop(task_id, None)
+        if file is not None:
+            file.close()
+
+    async def start(self) -> None:
+        factory: Callable[[], asyncio.Protocol] = lambda: _Connection(self)  # noqa: E731
+        self._server = await asyncio.get_running_loop().create_server(
+            factory, self.listen_ip, self.requested_port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for file in self._files.values():
+            file.close()
+        self._files.clear()

@@ -1,0 +1,1 @@
+"""The demo: a local origin and a small swarm on loopback (``make demo``)."""

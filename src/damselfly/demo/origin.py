@@ -1,0 +1,102 @@
+"""A test origin: serves files from a folder with Range support and counts bytes sent.
+
+``python -m damselfly.demo.origin --dir D --port 0 --ready-file F``; ``GET /_stats``
+returns ``{"bytes_sent": N, "requests": M}``. Used by the demo, tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class Origin:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bytes_sent = 0
+        self.requests = 0
+        self.app = web.Application()
+        self.app.router.add_get("/_stats", self.stats)
+        self.app.router.add_get("/files/{name}", self.serve)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"bytes_sent": self.bytes_sent, "requests": self.requests})
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = self.root / name
+        if not _NAME_RE.match(name) or not path.is_file():
+            raise web.HTTPNotFound()
+        self.requests += 1
+        size = path.stat().st_size
+        start, end, status = 0, size - 1, 200
+        header = request.headers.get("Range")
+        if header:
+            match = _RANGE_RE.match(header)
+            if match is None or int(match.group(1)) >= size:
+                raise web.HTTPRequestRangeNotSatisfiable()
+            start = int(match.group(1))
+            end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+            status = 206
+        response = web.StreamResponse(status=status)
+        response.content_length = end - start + 1
+        response.headers["Accept-Ranges"] = "bytes"
+        if status == 206:
+            response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        await response.prepare(request)
+        with open(path, "rb") as file:
+            file.seek(start)
+            remaining = end - start + 1
+            while remaining:
+                chunk = file.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                await response.write(chunk)
+                self.bytes_sent += len(chunk)
+                remaining -= len(chunk)
+        await response.write_eof()
+        return response
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def _serve(root: Path, port: int, ready_file: str) -> None:
+    origin = Origin(root)
+    await origin.start(port=port)
+    if ready_file:
+        Path(ready_file).write_text(json.dumps({"port": origin.port}))
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready-file", default="")
+    args = parser.parse_args()
+    asyncio.run(_serve(Path(args.dir), args.port, args.ready_file))
+
+
+if __name__ == "__main__":
+    main()

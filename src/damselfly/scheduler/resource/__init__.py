@@ -1,0 +1,1 @@
+"""The scheduler's in-memory resource model."""

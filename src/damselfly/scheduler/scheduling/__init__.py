@@ -1,0 +1,1 @@
+"""Pure scheduling: filters, evaluator and the decision for one peer."""
