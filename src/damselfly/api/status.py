@@ -39,6 +39,12 @@ def encode_details(error: DamselflyError) -> str:
     return f"{error.code.value}{_SEPARATOR}{error.message}"
 
 
+def carries_code(details: str | None) -> bool:
+    """True when status details came from one of our servers (they carry an error code)."""
+    code_text, sep, _ = (details or "").partition(_SEPARATOR)
+    return bool(sep) and code_text in {code.value for code in Code}
+
+
 def decode_rpc_error(error: grpc.aio.AioRpcError, what: str) -> DamselflyError:
     """Translate a failed call into our hierarchy; ``what`` names the other side."""
     details = error.details() or ""

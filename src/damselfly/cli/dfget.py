@@ -54,19 +54,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("url", help="source URL (http or https)")
     parser.add_argument("-O", "--output", required=True, help="output file path")
-    parser.add_argument("--digest", default="", help="verify the file: sha256:<hex> (or sha512, sha1, md5)")
-    parser.add_argument("-H", "--header", action="append", default=[], help="request header for the origin, 'Name: value' (repeatable)")
+    parser.add_argument(
+        "--digest", default="", help="verify the file: sha256:<hex> (or sha512, sha1, md5)"
+    )
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        help="request header for the origin, 'Name: value' (repeatable)",
+    )
     parser.add_argument("--tag", default="", help="tag that is part of the task id")
     parser.add_argument("--application", default="", help="application that is part of the task id")
-    parser.add_argument("--filtered-query-param", action="append", default=None, help="query parameter left out of the task id (repeatable; default: the common signing parameters)")
-    parser.add_argument("--piece-length", help="piece length, a power of two from 4MiB to 64MiB (changes the task id)")
-    parser.add_argument("-p", "--priority", type=int, default=6, choices=range(7), metavar="0-6", help="scheduling priority (default 6)")
-    parser.add_argument("--disable-back-to-source", "--disable-back-source", dest="disable_back_to_source", action="store_true", help="fail instead of fetching from the origin")
-    parser.add_argument("--timeout", default="2h", help="whole-download timeout, e.g. 90s, 30m, 2h (default 2h)")
+    parser.add_argument(
+        "--filtered-query-param",
+        action="append",
+        default=None,
+        help="query parameter left out of the task id (repeatable; "
+        "default: the common signing parameters)",
+    )
+    parser.add_argument(
+        "--piece-length",
+        help="piece length, a power of two from 4MiB to 64MiB (changes the task id)",
+    )
+    parser.add_argument(
+        "-p",
+        "--priority",
+        type=int,
+        default=6,
+        choices=range(7),
+        metavar="0-6",
+        help="scheduling priority (default 6)",
+    )
+    parser.add_argument(
+        "--disable-back-to-source",
+        "--disable-back-source",
+        dest="disable_back_to_source",
+        action="store_true",
+        help="fail instead of fetching from the origin",
+    )
+    parser.add_argument(
+        "--timeout", default="2h", help="whole-download timeout, e.g. 90s, 30m, 2h (default 2h)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    parser.add_argument("--daemon-sock", default=os.environ.get("DFGET_DAEMON_SOCK", DEFAULT_SOCKET), help=f"dfdaemon unix socket (default {DEFAULT_SOCKET}, env DFGET_DAEMON_SOCK)")
-    parser.add_argument("--embedded-dir", default=os.environ.get("DFGET_EMBEDDED_DIR", ""), help="storage for the embedded peer used when no daemon runs (default: a cache folder in your home)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log what the embedded peer does on stderr"
+    )
+    parser.add_argument(
+        "--daemon-sock",
+        default=os.environ.get("DFGET_DAEMON_SOCK", DEFAULT_SOCKET),
+        help=f"dfdaemon unix socket (default {DEFAULT_SOCKET}, env DFGET_DAEMON_SOCK)",
+    )
+    parser.add_argument(
+        "--embedded-dir",
+        default=os.environ.get("DFGET_EMBEDDED_DIR", ""),
+        help="storage for the embedded peer used when no daemon runs "
+        "(default: a cache folder in your home)",
+    )
     return parser
 
 
@@ -105,13 +150,26 @@ async def _from_daemon(request: Any, socket_path: str) -> AsyncIterator[dict[str
             async for message in call:
                 kind = message.WhichOneof("response")
                 if kind == "started":
-                    yield {"kind": "started", "content_length": message.started.content_length, "task_id": message.task_id}
+                    yield {
+                        "kind": "started",
+                        "content_length": message.started.content_length,
+                        "task_id": message.task_id,
+                    }
                 elif kind == "progress":
-                    yield {"kind": "progress", "bytes": message.progress.completed_bytes, "content_length": message.progress.content_length}
+                    yield {
+                        "kind": "progress",
+                        "bytes": message.progress.completed_bytes,
+                        "content_length": message.progress.content_length,
+                    }
                 elif kind == "finished":
                     done = message.finished
                     traffic = convert.traffic_from_pb(done.traffic)
-                    yield {"kind": "finished", "content_length": done.content_length, "traffic": traffic, "task_id": message.task_id}
+                    yield {
+                        "kind": "finished",
+                        "content_length": done.content_length,
+                        "traffic": traffic,
+                        "task_id": message.task_id,
+                    }
         except grpc.aio.AioRpcError as exc:
             raise decode_rpc_error(exc, "the dfdaemon") from None
 
@@ -126,9 +184,18 @@ async def _embedded(request: Any, data_dir: Path) -> AsyncIterator[dict[str, Any
             task_id = event.task_id
             yield {"kind": "started", "content_length": event.content_length, "task_id": task_id}
         elif isinstance(event, Progress):
-            yield {"kind": "progress", "bytes": event.completed_bytes, "content_length": event.content_length}
+            yield {
+                "kind": "progress",
+                "bytes": event.completed_bytes,
+                "content_length": event.content_length,
+            }
         elif isinstance(event, Finished):
-            yield {"kind": "finished", "content_length": event.content_length, "traffic": event.traffic, "task_id": task_id}
+            yield {
+                "kind": "finished",
+                "content_length": event.content_length,
+                "traffic": event.traffic,
+                "task_id": task_id,
+            }
 
 
 def _daemon_available(socket_path: str) -> bool:
@@ -190,7 +257,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import logging
+
     from damselfly.core.errors import DamselflyError
+
+    if args.verbose:
+        from damselfly.common.logs import setup_logging
+
+        setup_logging("INFO", "dfget")
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+        logging.getLogger().setLevel(logging.CRITICAL)
 
     try:
         result = asyncio.run(run(args))

@@ -93,4 +93,6 @@ def load_config(
         return model.model_validate(data)
     except ValidationError as exc:
         source = f" in {path}" if path else ""
-        raise InvalidArgument(f"invalid {component} config{source}: {describe_errors(exc)}") from None
+        raise InvalidArgument(
+            f"invalid {component} config{source}: {describe_errors(exc)}"
+        ) from None

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 
 from damselfly.api.status import encode_details, grpc_status
 from damselfly.core.errors import DamselflyError
@@ -28,13 +29,13 @@ def new_server() -> grpc.aio.Server:
     return grpc.aio.server(options=[("grpc.so_reuseport", 0), *CHANNEL_OPTIONS])
 
 
-def add_health(server: grpc.aio.Server, *services: str) -> health.aio.HealthServicer:
-    servicer = health.aio.HealthServicer()
+def add_health(server: grpc.aio.Server, *services: str) -> health_aio.HealthServicer:
+    servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     return servicer
 
 
-async def mark_serving(servicer: health.aio.HealthServicer, *services: str) -> None:
+async def mark_serving(servicer: health_aio.HealthServicer, *services: str) -> None:
     for name in ("", *services):
         await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
 

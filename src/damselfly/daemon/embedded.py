@@ -27,7 +27,9 @@ async def embedded_download(request: DownloadRequest, data_dir: Path) -> AsyncIt
     source = HttpSource()
     fetcher = PieceFetcher()
     link = SchedulerLink([], host, 30.0)
-    ctx = DownloadContext(DownloadConfig(), host, store, fetcher, source, link, UploadStats())
+    ctx = DownloadContext(
+        DownloadConfig.model_validate({}), host, store, fetcher, source, link, UploadStats()
+    )
     manager = TaskManager(ctx)
     try:
         async for event in manager.download(request):

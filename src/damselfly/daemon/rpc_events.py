@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from damselfly.api import convert
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2 as pb
-from damselfly.daemon.download.task_manager import Event, Finished, Progress, Started
+from damselfly.daemon.download.task_manager import Event, Progress, Started
 
 
 def event_to_pb(event: Event, task_id: str) -> pb.DownloadTaskResponse:

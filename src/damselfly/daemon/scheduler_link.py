@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class PeerStream:
     """One AnnouncePeer stream: ``send`` never blocks; ``responses`` yields answers."""
 
-    def __init__(self, stub: pb_grpc.SchedulerStub, host_id: str, task_id: str, peer_id: str):
+    def __init__(self, stub: pb_grpc.SchedulerAsyncStub, host_id: str, task_id: str, peer_id: str):
         self.host_id, self.task_id, self.peer_id = host_id, task_id, peer_id
         self._outbox: asyncio.Queue[pb.AnnouncePeerRequest | None] = asyncio.Queue()
         self._call = stub.AnnouncePeer(self._requests())
@@ -54,8 +54,12 @@ class PeerStream:
         """Half-close, let the scheduler take the last messages and end the stream."""
         self._outbox.put_nowait(None)
         with contextlib.suppress(asyncio.TimeoutError, grpc.aio.AioRpcError):
-            await asyncio.wait_for(self._call.code(), grace_s)
+            await asyncio.wait_for(_ended(self._call), grace_s)
         self._call.cancel()
+
+
+async def _ended(call: grpc.aio.Call) -> None:
+    await call.code()
 
 
 class SchedulerLink:
@@ -71,7 +75,7 @@ class SchedulerLink:
     def enabled(self) -> bool:
         return bool(self.addresses)
 
-    def _stub(self, address: str) -> pb_grpc.SchedulerStub:
+    def _stub(self, address: str) -> pb_grpc.SchedulerAsyncStub:
         return pb_grpc.SchedulerStub(self._channels[address])
 
     async def announce_once(self) -> None:
@@ -109,4 +113,4 @@ class SchedulerLink:
                     pb.LeaveHostRequest(host_id=self.host.id), timeout=2
                 )
         for chan in self._channels.values():
-            await chan.close()
+            await chan.close(None)

@@ -69,9 +69,7 @@ class DaemonServer:
         tcp = new_server()
         self.grpc_port = bind(tcp, f"{cfg.server.listen_ip}:{cfg.server.port}")
         info = self.host_info()
-        self.link = SchedulerLink(
-            cfg.scheduler.addresses, info, cfg.scheduler.announce_interval_s
-        )
+        self.link = SchedulerLink(cfg.scheduler.addresses, info, cfg.scheduler.announce_interval_s)
         ctx = DownloadContext(
             cfg.download,
             info,

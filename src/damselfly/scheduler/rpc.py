@@ -18,7 +18,6 @@ from damselfly.core.ids import is_task_id
 from damselfly.scheduler.service import (
     BackToSourceResponse,
     EmptyTaskResponse,
-    FailedResponse,
     ParentsResponse,
     Response,
     SchedulerService,
@@ -30,9 +29,7 @@ log = logging.getLogger(__name__)
 def response_to_pb(response: Response) -> pb.AnnouncePeerResponse:
     if isinstance(response, ParentsResponse):
         parents = [convert.parent_to_pb(p) for p in response.parents]
-        return pb.AnnouncePeerResponse(
-            normal_task=pb.NormalTaskResponse(candidate_parents=parents)
-        )
+        return pb.AnnouncePeerResponse(normal_task=pb.NormalTaskResponse(candidate_parents=parents))
     if isinstance(response, BackToSourceResponse):
         return pb.AnnouncePeerResponse(
             need_back_to_source=pb.NeedBackToSourceResponse(description=response.description)
@@ -135,9 +132,7 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
             service.piece_failed(peer_id, failed.parent_id, failed.temporary)
         elif kind == "download_peer_finished":
             done = request.download_peer_finished
-            service.peer_finished(
-                peer_id, done.content_length, done.piece_count, from_source=False
-            )
+            service.peer_finished(peer_id, done.content_length, done.piece_count, from_source=False)
         elif kind == "download_peer_back_to_source_finished":
             done_bts = request.download_peer_back_to_source_finished
             service.peer_finished(

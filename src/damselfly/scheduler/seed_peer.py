@@ -10,6 +10,7 @@ import grpc
 
 from damselfly.api import convert
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
+from damselfly.api.status import carries_code
 from damselfly.common.grpc_helpers import channel
 from damselfly.core.models import DownloadRequest, HostInfo
 
@@ -45,7 +46,7 @@ class SeedPeerClient:
         chan = self._channels.get(target)
         if chan is None:
             chan = self._channels[target] = channel(target)
-        stub = dfdaemon_pb2_grpc.DfdaemonUploadStub(chan)
+        stub: dfdaemon_pb2_grpc.DfdaemonUploadAsyncStub = dfdaemon_pb2_grpc.DfdaemonUploadStub(chan)
         call = stub.DownloadTask(
             dfdaemon_pb2.DownloadTaskRequest(download=convert.download_to_pb(download))
         )
@@ -55,6 +56,8 @@ class SeedPeerClient:
         except grpc.aio.AioRpcError as exc:
             # The seed reports origin failures itself on its peer stream; only an
             # unreachable seed needs handling here.
+            if carries_code(exc.details()):
+                return
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNIMPLEMENTED):
                 log.warning("seed peer %s unreachable: %s", target, exc.details())
                 self._on_failure(task_id, f"seed peer {target} is unreachable")
@@ -64,4 +67,4 @@ class SeedPeerClient:
             job.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for chan in self._channels.values():
-            await chan.close()
+            await chan.close(None)

@@ -13,15 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from damselfly.core.errors import Code, FailedPrecondition, NotFound, PermissionDenied
-from damselfly.core.models import DownloadRequest, HostInfo, ParentInfo, PieceInfo, Priority
 from damselfly.common.clock import Clock
 from damselfly.common.hashring import HashRing
+from damselfly.core.errors import Code, FailedPrecondition, NotFound, PermissionDenied
+from damselfly.core.models import DownloadRequest, HostInfo, ParentInfo, PieceInfo, Priority
 from damselfly.scheduler.config import SchedulingConfig
 from damselfly.scheduler.resource.models import Host, Peer, Task
 from damselfly.scheduler.resource.states import PeerEvent, PeerState, TaskEvent, TaskState
 from damselfly.scheduler.resource.store import Resources
-from damselfly.scheduler.scheduling.filters import rejection
 from damselfly.scheduler.scheduling.decide import (
     BackToSource,
     Fail,
@@ -30,6 +29,7 @@ from damselfly.scheduler.scheduling.decide import (
     Wait,
     decide,
 )
+from damselfly.scheduler.scheduling.filters import rejection
 
 log = logging.getLogger(__name__)
 
@@ -317,9 +317,7 @@ class SchedulerService:
         self._respond.pop(peer_id, None)
         self._wake_waiters(task)
 
-    def peer_failed(
-        self, peer_id: str, description: str, code: Code, *, from_source: bool
-    ) -> None:
+    def peer_failed(self, peer_id: str, description: str, code: Code, *, from_source: bool) -> None:
         peer = self._peer(peer_id)
         now = self.clock.now()
         if peer.state not in (PeerState.FAILED, PeerState.LEAVE):
@@ -361,4 +359,3 @@ class SchedulerService:
         if task is None:
             raise NotFound(f"task {task_id} is not known to this scheduler")
         return task
-

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import grpc
 
@@ -46,7 +48,9 @@ log = logging.getLogger(__name__)
 class Conductor:
     def __init__(self, ctx: DownloadContext, task: LocalTask, request: DownloadRequest) -> None:
         self.ctx, self.task, self.request = ctx, task, request
-        self.peer_id = new_peer_id(ctx.host.ip, ctx.host.hostname, seed=ctx.host.type is HostType.SEED)
+        self.peer_id = new_peer_id(
+            ctx.host.ip, ctx.host.hostname, seed=ctx.host.type is HostType.SEED
+        )
         self.planner = PiecePlanner(set(task.pieces))
         if task.piece_count >= 0:
             self.planner.total = task.piece_count
@@ -79,13 +83,15 @@ class Conductor:
     async def _with_scheduler(self, stream: PeerStream) -> None:
         download = convert.download_to_pb(self.request)
         download.output_path = ""
-        stream.send(spb.AnnouncePeerRequest(register_peer=spb.RegisterPeerRequest(download=download)))
+        stream.send(
+            spb.AnnouncePeerRequest(register_peer=spb.RegisterPeerRequest(download=download))
+        )
         # Not one of the jobs: cancelling a read would cancel the whole stream.
         reader = asyncio.get_running_loop().create_task(self._read_scheduler(stream))
         self._reader = reader
         try:
             await asyncio.wait_for(self._answered.wait(), self.ctx.schedule_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._back_to_source(stream, "the scheduler did not answer in time")
             return
         if self._error is not None and self._error.code is Code.UNAVAILABLE:
@@ -116,9 +122,7 @@ class Conductor:
                 self._on_response(response, stream)
         except DamselflyError as exc:
             if not self.planner.complete() and self._need_source is None:
-                self._error = (
-                    Unavailable(str(exc)) if exc.code is Code.UNAVAILABLE else exc
-                )
+                self._error = Unavailable(str(exc)) if exc.code is Code.UNAVAILABLE else exc
         self._answered.set()
         self._wake.set()
 
@@ -154,7 +158,7 @@ class Conductor:
     async def _sync(self, parent: ParentInfo) -> None:
         chan = channel(f"{parent.host.ip}:{parent.host.port}")
         self._channels.append(chan)
-        stub = dfdaemon_pb2_grpc.DfdaemonUploadStub(chan)
+        stub: dfdaemon_pb2_grpc.DfdaemonUploadAsyncStub = dfdaemon_pb2_grpc.DfdaemonUploadStub(chan)
         request = dfdaemon_pb2.SyncPiecesRequest(task_id=self.task.id, child_peer_id=self.peer_id)
         try:
             async for message in stub.SyncPieces(request):
@@ -241,7 +245,7 @@ class Conductor:
                 )
                 if crc32c(view) != piece.crc32c:
                     raise PieceFetchError(f"piece {piece.number} failed its crc32c check")
-            except (PieceFetchError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, PieceFetchError) as exc:
                 reason = str(exc) or "timed out"
                 log.warning("piece %d from %s: %s", piece.number, parent_id, reason)
                 self.planner.failed(piece.number, parent_id)
@@ -270,8 +274,7 @@ class Conductor:
     async def _back_to_source(self, stream: PeerStream | None, reason: str) -> None:
         if self.request.disable_back_to_source:
             raise BackToSourceDisabled(
-                "no peer could provide this content and back-to-source is disabled "
-                f"({reason})"
+                f"no peer could provide this content and back-to-source is disabled ({reason})"
             )
         log.info("task %s: back to source (%s)", self.task.id[:12], reason)
         reporter = PieceReporter(stream) if stream is not None else None
@@ -330,8 +333,8 @@ class Conductor:
 
     # Housekeeping --------------------------------------------------------------
 
-    def _spawn(self, coro: object) -> None:
-        job = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        job = asyncio.get_running_loop().create_task(coro)
         self._jobs.add(job)
         job.add_done_callback(self._job_done)
 
@@ -351,7 +354,7 @@ class Conductor:
         await asyncio.gather(*jobs, return_exceptions=True)
         for chan in self._channels:
             with contextlib.suppress(Exception):
-                await chan.close()
+                await chan.close(None)
         self._channels.clear()
 
 

@@ -36,7 +36,9 @@ class PieceFetcher:
             await loop.sock_connect(sock, address)
         except OSError as exc:
             sock.close()
-            raise PieceFetchError(f"cannot connect to parent {address[0]}:{address[1]}: {exc}")
+            raise PieceFetchError(
+                f"cannot connect to parent {address[0]}:{address[1]}: {exc}"
+            ) from None
         return sock
 
     async def fetch(

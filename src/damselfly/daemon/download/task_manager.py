@@ -116,9 +116,7 @@ class TaskManager:
         traffic = task.traffic if not local_hit else TrafficTotals(local=task.content_length)
         if request.output_path:
             await asyncio.to_thread(deliver, task.path, Path(request.output_path))
-        yield Finished(
-            task.content_length, request.output_path, traffic, time.monotonic() - began
-        )
+        yield Finished(task.content_length, request.output_path, traffic, time.monotonic() - began)
 
     async def _conduct(self, task: LocalTask, request: DownloadRequest) -> None:
         try:
@@ -167,7 +165,7 @@ class TaskManager:
                 )
             try:
                 await asyncio.wait_for(task.changed(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
     async def stop(self) -> None:

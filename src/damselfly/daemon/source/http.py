@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -45,7 +44,7 @@ class OriginResponse:
         try:
             async for chunk in self.response.content.iter_chunked(_CHUNK):
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise OriginUnreachable(
                 f"origin connection broke while reading {display_url(str(self.response.url))}: "
                 f"{exc.__class__.__name__}"
@@ -80,7 +79,7 @@ class HttpSource:
         shown = display_url(url)
         try:
             response = await self._client().get(url, headers=request_headers)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise OriginUnreachable(
                 f"cannot reach the origin for {shown} ({exc.__class__.__name__}); "
                 "check the URL and the network"

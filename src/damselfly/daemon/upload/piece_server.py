@@ -114,7 +114,11 @@ class _Connection(asyncio.Protocol):
             if start > last or start >= length:
                 return self._error(416, b"range outside the piece", keep)
             status, count = 206, min(last, length - 1) - start + 1
-        extra = f"Content-Range: bytes {start}-{start + count - 1}/{length}\r\n" if status == 206 else ""
+        extra = (
+            f"Content-Range: bytes {start}-{start + count - 1}/{length}\r\n"
+            if status == 206
+            else ""
+        )
         transport.write(_head(status, count, close=not keep, extra=extra))
         if method == "GET" and count:
             await asyncio.get_running_loop().sendfile(transport, file, offset + start, count)

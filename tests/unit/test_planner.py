@@ -1,0 +1,208 @@
+"""PiecePlanner: which piece next, from which parent."""
+
+from __future__ import annotations
+
+import pytest
+
+from damselfly.core.models import PieceInfo
+from damselfly.daemon.download.planner import MAX_PARENT_FAILURES, PiecePlanner
+
+PIECE = 4
+
+
+def pieces(*numbers: int) -> list[PieceInfo]:
+    return [PieceInfo(n, n * PIECE, PIECE, crc32c=n) for n in numbers]
+
+
+def planner_with(parents: dict[str, list[int]], *, done: set[int] | None = None) -> PiecePlanner:
+    planner = PiecePlanner(done)
+    for parent_id, numbers in parents.items():
+        assert planner.add_parent(parent_id)
+        planner.announce(parent_id, pieces(*numbers))
+    return planner
+
+
+def take(planner: PiecePlanner) -> tuple[int, str] | None:
+    """Ask for the next piece and mark it started, as a worker does."""
+    got = planner.next()
+    if got is None:
+        return None
+    piece, parent_id = got
+    planner.started(piece.number, parent_id)
+    return piece.number, parent_id
+
+
+def test_lowest_piece_first_from_one_parent() -> None:
+    planner = planner_with({"a": [3, 0, 2, 1]})
+    assert [take(planner) for _ in range(5)] == [(0, "a"), (1, "a"), (2, "a"), (3, "a"), None]
+
+
+@pytest.mark.parametrize("parent_count", [2, 3, 4])
+def test_load_spreads_over_parents(parent_count: int) -> None:
+    count = parent_count * 3
+    names = [f"p{i}" for i in range(parent_count)]
+    planner = planner_with({name: list(range(count)) for name in names})
+    taken = [take(planner) for _ in range(count)]
+    assert [t[0] for t in taken if t] == list(range(count))  # still in order
+    loads = {name: sum(1 for t in taken if t and t[1] == name) for name in names}
+    assert set(loads.values()) == {3}
+
+
+def test_least_loaded_parent_serves_next() -> None:
+    planner = planner_with({"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]})
+    first = take(planner)
+    assert first is not None
+    second = take(planner)
+    assert second is not None and second[1] != first[1]
+    planner.finished(first[0])  # first parent is idle again, the other busy
+    third = take(planner)
+    assert third is not None and third[1] == first[1]
+
+
+def test_piece_only_one_parent_has() -> None:
+    planner = planner_with({"a": [0, 1], "b": [0, 1, 5]})
+    planner.started(0, "a")
+    planner.started(1, "a")
+    assert take(planner) == (5, "b")
+
+
+def test_never_hands_out_done_or_inflight() -> None:
+    planner = planner_with({"a": [0, 1, 2], "b": [0, 1, 2]}, done={1})
+    handed = {take(planner), take(planner)}
+    assert {h[0] for h in handed if h} == {0, 2}
+    assert planner.next() is None
+    planner.finished(0)
+    assert planner.next() is None  # 0 is done now, 2 still in flight
+    assert planner.done == {0, 1}
+
+
+def test_failed_piece_not_asked_again_from_that_parent() -> None:
+    planner = planner_with({"a": [0, 1]})
+    assert take(planner) == (0, "a")
+    assert planner.failed(0, "a") is False
+    assert take(planner) == (1, "a")
+    assert planner.next() is None  # only "a" has 0, and "a" failed it
+    planner.add_parent("b")
+    planner.announce("b", pieces(0))
+    assert take(planner) == (0, "b")
+
+
+def test_parent_dropped_after_max_failures() -> None:
+    numbers = list(range(MAX_PARENT_FAILURES + 1))
+    planner = planner_with({"a": numbers, "b": []})
+    results = []
+    for number in numbers[:MAX_PARENT_FAILURES]:
+        planner.started(number, "a")
+        results.append(planner.failed(number, "a"))
+    assert results == [False] * (MAX_PARENT_FAILURES - 1) + [True]
+    assert "a" not in planner.parents
+    assert planner.next() is None  # its remaining piece is not asked for
+    assert planner.add_parent("a") is False  # not taken back
+    planner.announce("a", pieces(99))
+    assert planner.next() is None
+
+
+def test_failure_from_unknown_parent_is_only_recorded() -> None:
+    planner = planner_with({"a": [0]})
+    assert planner.failed(0, "ghost") is False
+    assert take(planner) == (0, "a")
+
+
+def test_add_parent_twice() -> None:
+    planner = PiecePlanner()
+    assert planner.add_parent("a")
+    assert not planner.add_parent("a")
+
+
+def test_announce_from_unknown_parent_is_ignored() -> None:
+    planner = PiecePlanner()
+    planner.announce("ghost", pieces(0))
+    assert planner.next() is None
+
+
+def test_dropping_a_parent_forgets_its_pieces() -> None:
+    planner = planner_with({"a": [0], "b": [1]})
+    planner.drop_parent("a")
+    assert take(planner) == (1, "b")
+    assert planner.next() is None
+
+
+# complete / stalled / missing -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("total", "done", "complete"),
+    [
+        (-1, set(), False),
+        (-1, {0, 1}, False),
+        (0, set(), True),
+        (3, {0, 1}, False),
+        (3, {0, 1, 2}, True),
+    ],
+)
+def test_complete(total: int, done: set[int], complete: bool) -> None:
+    planner = PiecePlanner(done)
+    planner.total = total
+    assert planner.complete() is complete
+
+
+def test_missing() -> None:
+    planner = PiecePlanner({0, 2})
+    assert planner.missing() == []  # unknown total
+    planner.total = 5
+    assert planner.missing() == [1, 3, 4]
+
+
+def test_not_stalled_while_a_parent_may_announce_more() -> None:
+    planner = planner_with({"a": []})
+    assert not planner.stalled()
+
+
+def test_not_stalled_while_a_piece_is_in_flight() -> None:
+    planner = planner_with({"a": [0]})
+    take(planner)
+    planner.parent_finished("a")
+    assert not planner.stalled()
+    planner.failed(0, "a")
+    assert planner.stalled()
+
+
+def test_not_stalled_while_pieces_remain_to_fetch() -> None:
+    planner = planner_with({"a": [0, 1]})
+    planner.parent_finished("a")
+    assert not planner.stalled()
+    take(planner)
+    take(planner)
+    planner.finished(0)
+    planner.finished(1)
+    assert planner.stalled()  # total unknown, nothing left anywhere
+
+
+def test_stalled_when_every_parent_is_done_and_has_nothing_new() -> None:
+    planner = planner_with({"a": [0], "b": [0, 1]}, done={0, 1})
+    planner.total = 3
+    planner.parent_finished("a")
+    assert not planner.stalled()  # "b" may still announce piece 2
+    planner.parent_finished("b")
+    assert planner.stalled()
+
+
+def test_stalled_with_no_parents() -> None:
+    planner = PiecePlanner()
+    planner.total = 2
+    assert planner.stalled()
+
+
+def test_not_stalled_when_complete() -> None:
+    planner = PiecePlanner({0, 1})
+    planner.total = 2
+    assert not planner.stalled()
+
+
+def test_dropped_parent_does_not_keep_the_download_alive() -> None:
+    planner = planner_with({"a": [0, 1, 2, 3]})
+    planner.total = 4
+    for number in range(MAX_PARENT_FAILURES):
+        planner.started(number, "a")
+        planner.failed(number, "a")
+    assert planner.stalled()
