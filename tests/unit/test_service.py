@@ -207,12 +207,6 @@ def test_second_peer_does_not_retrigger_a_working_seed() -> None:
     assert len(h.triggers) == 1
 
 
-@pytest.mark.xfail(
-    reason="scheduler/service.py _arrange_first_download: until the seed's own peer "
-    "registers, _seed_is_working() is False, so every peer registering in that window "
-    "triggers the seed again",
-    strict=True,
-)
 def test_peers_registering_before_the_seed_arrives_trigger_it_once() -> None:
     h = Harness()
     h.host("s", seed=True)
@@ -361,11 +355,6 @@ def test_first_finished_pieces_wake_waiting_peers() -> None:
     h.check_invariants()
 
 
-@pytest.mark.xfail(
-    reason="scheduler/service.py register_peer: the task is moved to Running before the "
-    "'task Succeeded and content_length == 0' check, so EmptyTaskResponse is unreachable",
-    strict=True,
-)
 def test_empty_task_answered_as_empty() -> None:
     h = Harness()
     h.register(h.host("a"), "p1")  # no seed: back to source

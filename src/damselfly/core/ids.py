@@ -52,8 +52,8 @@ DEFAULT_FILTERED_QUERY_PARAMS: tuple[str, ...] = (
     "ns",
 )
 
-_OCI_BLOB_RE = re.compile(r"/v2/.+/blobs/(sha256|sha512):([0-9a-f]+)$")
-_TASK_ID_RE = re.compile(r"^[0-9a-f]{64}$")
+_OCI_BLOB_RE = re.compile(r"/v2/.+/blobs/(?:(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128}))")
+_TASK_ID_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def filter_query_params(url: str, params: Iterable[str]) -> str:
@@ -80,9 +80,11 @@ def filter_query_params(url: str, params: Iterable[str]) -> str:
 def oci_blob_digest(url: str) -> Digest | None:
     """The digest named by an OCI registry blob URL ``.../v2/<repo>/blobs/<alg>:<hex>``."""
     match = _OCI_BLOB_RE.search(urlsplit(url).path)
-    if match is None:
+    if match is None or match.end() != len(urlsplit(url).path):
         return None
-    return Digest(match.group(1), match.group(2))
+    if match.group(1):
+        return Digest(match.group(1), match.group(2))
+    return Digest(match.group(3), match.group(4))
 
 
 def task_id(
@@ -114,7 +116,7 @@ def digest_task_id(digest: Digest, piece_length: int | None = None) -> str:
 
 def is_task_id(text: str) -> bool:
     """True for a well-formed task id (64 lowercase hex digits)."""
-    return _TASK_ID_RE.match(text) is not None
+    return _TASK_ID_RE.fullmatch(text) is not None
 
 
 def host_id(ip: str, hostname: str, *, seed: bool = False, port: int = 0) -> str:

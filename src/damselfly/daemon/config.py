@@ -55,11 +55,11 @@ class ServerConfig(Section):
 
 
 class DaemonConfig(Section):
-    host: HostConfig = Field(default_factory=HostConfig)  # type: ignore[arg-type]
-    scheduler: SchedulerLinkConfig = Field(default_factory=SchedulerLinkConfig)  # type: ignore[arg-type]
-    seed_peer: SeedPeerConfig = Field(default_factory=SeedPeerConfig)  # type: ignore[arg-type]
-    storage: StorageConfig = Field(default_factory=StorageConfig)  # type: ignore[arg-type]
-    download: DownloadConfig = Field(default_factory=DownloadConfig)  # type: ignore[arg-type]
-    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    host: HostConfig = Field(default_factory=HostConfig)
+    scheduler: SchedulerLinkConfig = Field(default_factory=SchedulerLinkConfig)
+    seed_peer: SeedPeerConfig = Field(default_factory=SeedPeerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     log_level: str = Field("INFO", description="Logging level.")
     ready_file: str = Field("", description="Write bound addresses here as JSON when ready.")

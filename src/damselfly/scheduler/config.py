@@ -22,13 +22,18 @@ class SchedulingConfig(Section):
     back_to_source_count: int = Field(
         200, ge=0, description="Peers of one task that may fetch from the origin at once."
     )
+    seed_peer_register_timeout_s: float = Field(
+        30,
+        gt=0,
+        description="A triggered seed peer that has not registered by then is asked again.",
+    )
     seed_peer_failed_timeout_s: float = Field(
         1800, ge=0, description="How long a failed seed download keeps the seed from retrying."
     )
 
 
 class SchedulerConfig(Section):
-    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
-    scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)  # type: ignore[arg-type]
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
     log_level: str = Field("INFO", description="Logging level.")
     ready_file: str = Field("", description="Write the bound address here as JSON when ready.")

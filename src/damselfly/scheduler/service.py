@@ -139,12 +139,12 @@ class SchedulerService:
             peer.need_back_to_source = True
         elif not self._has_available_parent(peer):
             self._arrange_first_download(peer)
-        if task.state is not TaskState.RUNNING:
-            task.fire(TaskEvent.DOWNLOAD, now)
         if task.state is TaskState.SUCCEEDED and task.content_length == 0:
             peer.fire(PeerEvent.REGISTER_EMPTY, now)
             respond(EmptyTaskResponse())
             return
+        if task.state is not TaskState.RUNNING:
+            task.fire(TaskEvent.DOWNLOAD, now)
         peer.fire(PeerEvent.REGISTER_NORMAL, now)
         self._schedule(peer, attempt=0)
 
@@ -181,9 +181,15 @@ class SchedulerService:
         return seeds.get(chosen) if chosen else None
 
     def _seed_is_working(self, task: Task) -> bool:
-        return any(
-            p.host.is_seed and p.state not in (PeerState.FAILED, PeerState.LEAVE)
-            for p in task.peers.values()
+        """A seed peer of the task is downloading, or was asked and has yet to register."""
+        seeds = [p for p in task.peers.values() if p.host.is_seed]
+        if any(p.state not in (PeerState.FAILED, PeerState.LEAVE) for p in seeds):
+            return True
+        asked = task.seed_triggered_at
+        return (
+            not seeds
+            and asked is not None
+            and self.clock.now() - asked < self.config.seed_peer_register_timeout_s
         )
 
     def seed_trigger_failed(self, task_id: str, description: str) -> None:

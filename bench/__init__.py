@@ -1,0 +1,1 @@
+"""Benchmarks: each prints a table and one JSON line of ratios."""
