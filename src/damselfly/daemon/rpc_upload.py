@@ -32,6 +32,8 @@ class UploadRpc(pb_grpc.DfdaemonUploadServicer):
             raise NotFound(f"task {request.task_id[:12]} is not on this peer")
         sent = 0
         while True:
+            # Registered before looking: a piece that lands while we yield still wakes us.
+            changed = task.changed()
             if task.state is TaskState.FAILED and sent >= len(task.arrival):
                 raise Unavailable(f"this parent's download failed: {task.error}")
             finished = task.state is TaskState.SUCCEEDED
@@ -48,7 +50,7 @@ class UploadRpc(pb_grpc.DfdaemonUploadServicer):
             if finished and sent >= len(task.arrival):
                 return
             if sent >= len(task.arrival) and task.state is not TaskState.FAILED:
-                await task.changed()
+                await changed
 
     @translate_stream
     async def DownloadTask(

@@ -104,7 +104,7 @@ class Conductor:
             reporter.flush()
         if self._empty:
             self.task.set_layout(0, self.task.piece_length or 1)
-            self.task.succeed(0)
+            await self.task.succeed(0)
             stream.send(_finished(0, 0))
             return
         if self._need_source is not None:
@@ -329,7 +329,7 @@ class Conductor:
                     f"downloaded content has {expected.algorithm}:{actual} but {expected} was "
                     "expected; check --digest, or the origin changed the content"
                 )
-        task.succeed(task.content_length)
+        await task.succeed(task.content_length)
 
     # Housekeeping --------------------------------------------------------------
 

@@ -146,6 +146,8 @@ class TaskManager:
         sent_start = False
         last = 0.0
         while True:
+            # Registered before looking: a change while we yield still wakes us.
+            changed = task.changed()
             if not sent_start and task.content_length >= 0:
                 sent_start = True
                 yield Started(task.id, task.content_length, task.piece_length, task.piece_count)
@@ -164,7 +166,7 @@ class TaskManager:
                     f"download did not finish within {timeout_s:g} s; raise --timeout"
                 )
             try:
-                await asyncio.wait_for(task.changed(), wait)
+                await asyncio.wait_for(changed, wait)
             except TimeoutError:
                 continue
 
@@ -176,13 +178,21 @@ class TaskManager:
 
 
 def deliver(content: Path, output: Path) -> None:
-    """Copy (a copy-on-write clone where the filesystem can) to a temporary name, then
-    rename, so the output is either absent or complete."""
+    """Hand the content out under a temporary name, then rename it into place, so the
+    output is either absent or complete.
+
+    On the same filesystem the output is a hard link to the read-only content file (no
+    bytes copied; an editor that saves by rename leaves the cache intact); elsewhere a
+    copy-on-write clone where the filesystem can, or a copy.
+    """
     temp = output.parent / f".{output.name}.damselfly-{uuid.uuid4().hex[:8]}.tmp"
     try:
-        if not _clone(content, temp):
-            shutil.copyfile(content, temp)
-        os.chmod(temp, 0o644)
+        try:
+            os.link(content, temp)
+        except OSError:
+            if not _clone(content, temp):
+                shutil.copyfile(content, temp)
+            os.chmod(temp, 0o644)
         os.replace(temp, output)
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):

@@ -103,15 +103,16 @@ class LocalTask:
             self.traffic.add(piece.traffic, piece.length)
             self.notify()
 
-    def succeed(self, content_length: int) -> None:
+    async def succeed(self, content_length: int) -> None:
+        """Mark the task complete once its bytes are durable (fsync off the event loop);
+        the content file becomes read-only: outputs may be hard links to it."""
         if self.content_length < 0:
             self.content_length = content_length
             self.piece_count = len(self.pieces)
-        if self._fd is not None:
-            os.ftruncate(self._fd, self.content_length)
-            os.fsync(self._fd)
-        elif self.content_length == 0:
-            self.fd()
+        fd = self.fd()
+        os.ftruncate(fd, self.content_length)
+        await asyncio.to_thread(os.fsync, fd)
+        os.fchmod(fd, 0o444)
         self.state = TaskState.SUCCEEDED
         self._save()
         self.notify()
@@ -131,11 +132,15 @@ class LocalTask:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def changed(self) -> None:
-        """Wait for the next change (a piece, the layout, the end)."""
-        waiter = asyncio.get_running_loop().create_future()
+    def changed(self) -> asyncio.Future[None]:
+        """A future for the next change (a piece, the layout, the end).
+
+        Registered at once, not when first awaited: a change between this call and the
+        await (``wait_for`` starts its task later) is never lost.
+        """
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        await waiter
+        return waiter
 
     def close(self) -> None:
         if self._fd is not None:

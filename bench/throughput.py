@@ -1,0 +1,116 @@
+"""Data-path throughput of one file, side by side with curl, in one run.
+
+(A) curl from the origin; (B) dfget cold: origin -> seed peer -> peer; (C) dfget warm:
+another peer fetches the task from peers that hold it; (D) dfget local: the daemon
+already holds the task. Ratios are time / curl time. Usage:
+``python -m bench.throughput --size 1GiB --json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from damselfly.demo.cluster import LocalCluster
+from damselfly.demo.run import make_file, sha256_of
+
+_SIZE_RE = re.compile(r"^(\d+)(KiB|MiB|GiB)?$")
+_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, None: 1}
+
+
+def parse_size(text: str) -> int:
+    match = _SIZE_RE.match(text)
+    if match is None:
+        raise SystemExit(f"size {text!r} is not valid; use e.g. 256MiB or 1GiB")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"{command[0]} failed: {done.stderr.strip()}")
+    return seconds, done.stdout
+
+
+def drop_output(path: Path) -> None:
+    if path.exists():
+        path.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default="1GiB")
+    parser.add_argument("--json", action="store_true", help="print the JSON line last")
+    parser.add_argument("--workdir", default="")
+    args = parser.parse_args(argv)
+    size = parse_size(args.size)
+    # tmpfs by default: with several GiB written per run, disk writeback would otherwise
+    # throttle every writer (curl included) to the disk's speed, measuring the disk.
+    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="damselfly-bench-", dir=base))
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    expected = make_file(files / "blob.bin", size)
+    out = root / "out.bin"
+    results: dict[str, float] = {}
+    with LocalCluster(root / "run") as cluster:
+        cluster.start_origin(files)
+        cluster.start_up()
+        first = cluster.start_daemon("daemon1")
+        second = cluster.start_daemon("daemon2")
+        url = cluster.url("blob.bin")
+        curl = shutil.which("curl")
+        if curl is None:
+            raise SystemExit("curl is not installed; apt-get install curl")
+        results["curl_s"], _ = timed([curl, "-sS", "-o", str(out), url])
+        drop_output(out)
+        for name, daemon in (("cold_s", first), ("warm_s", second), ("local_s", first)):
+            seconds, stdout = timed(cluster.dfget_command(daemon, url, out, "--no-progress"))
+            if sha256_of(out) != expected:
+                raise SystemExit(f"{name}: output does not match the source")
+            results[name] = seconds
+            traffic = json.loads(stdout.strip().splitlines()[-1])["traffic"]
+            print(f"{name}: {traffic}", file=sys.stderr)
+            drop_output(out)
+        rss = max(peak_rss_mb(d.proc.pid) for d in cluster.daemons)
+    shutil.rmtree(root, ignore_errors=True)
+    curl_s = results["curl_s"]
+    summary = {
+        **{k: round(v, 3) for k, v in results.items()},
+        "cold_ratio": round(results["cold_s"] / curl_s, 3),
+        "warm_ratio": round(results["warm_s"] / curl_s, 3),
+        "local_ratio": round(results["local_s"] / curl_s, 3),
+        "daemon_peak_rss_mb": round(rss, 1),
+    }
+    mb = size / 1e6
+    print(f"{'case':<8}{'seconds':>9}{'MB/s':>9}{'ratio':>8}  target")
+    targets = {"curl": "", "cold": "<= 1.3", "warm": "<= 0.8", "local": "<= 0.3"}
+    for case, target in targets.items():
+        seconds = results[f"{case}_s"]
+        print(f"{case:<8}{seconds:>9.3f}{mb / seconds:>9.0f}{seconds / curl_s:>8.2f}  {target}")
+    print(f"daemon peak RSS {rss:.0f} MB (target <= 200)")
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
