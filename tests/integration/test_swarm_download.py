@@ -30,8 +30,8 @@ def test_origin_serves_once_and_peers_feed_each_other(tmp_path: Path) -> None:
             )
             for output in outputs:
                 assert sha256_of(output) == expected
+            # Every byte once: the seed's parallel ranged requests do not overlap.
             assert swarm.origin.bytes_sent == SIZE
-            assert swarm.origin.requests == 1
             results = [first, *rest]
             assert all(r.traffic.back_to_source == 0 for r in results)
             assert sum(r.traffic.remote_peer for r in results) > 0
@@ -57,7 +57,7 @@ def test_completed_task_is_served_from_local_storage(tmp_path: Path) -> None:
             again = await download(swarm.peers[0], DownloadRequest(url, str(tmp_path / "b.bin")))
             assert again.traffic.local == 5 * MIB + 123
             assert sha256_of(tmp_path / "b.bin") == expected
-            assert swarm.origin.requests == 1
+            assert swarm.origin.bytes_sent == 5 * MIB + 123
         finally:
             await swarm.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from damselfly.api.gen.common.v1 import common_pb2
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2
 from damselfly.core.models import (
+    ByteRange,
     DownloadRequest,
     HostInfo,
     HostType,
@@ -94,6 +95,12 @@ def download_to_pb(req: DownloadRequest) -> common_pb2.Download:
         msg.filtered_query_params.params.extend(req.filtered_query_params)
     if req.piece_length is not None:
         msg.piece_length = req.piece_length
+    if req.range is not None:
+        msg.range.start, msg.range.length = req.range.start, req.range.length
+    msg.rate_limit = req.rate_limit
+    msg.overwrite = req.overwrite
+    msg.force_hard_link = req.force_hard_link
+    msg.content_for_calculating_task_id = req.content_for_calculating_task_id
     return msg
 
 
@@ -115,6 +122,11 @@ def download_from_pb(msg: common_pb2.Download) -> DownloadRequest:
         disable_back_to_source=msg.disable_back_to_source,
         need_back_to_source=msg.need_back_to_source,
         timeout_s=msg.timeout_seconds,
+        rate_limit=msg.rate_limit,
+        range=ByteRange(msg.range.start, msg.range.length) if msg.HasField("range") else None,
+        overwrite=msg.overwrite,
+        force_hard_link=msg.force_hard_link,
+        content_for_calculating_task_id=msg.content_for_calculating_task_id,
     )
 
 

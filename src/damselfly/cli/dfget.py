@@ -41,6 +41,18 @@ def parse_size(text: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[unit]
 
 
+_RANGE_RE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``a-b`` or ``bytes=a-b`` (inclusive) -> (start, length)."""
+    match = _RANGE_RE.match(text.strip())
+    if match is None or int(match.group(2)) < int(match.group(1)):
+        raise UsageError(f"range {text!r} is not valid; use START-END in bytes, e.g. 0-1023")
+    start = int(match.group(1))
+    return start, int(match.group(2)) - start + 1
+
+
 def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
@@ -94,6 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail instead of fetching from the origin",
     )
     parser.add_argument(
+        "--range",
+        help="download only bytes START-END (inclusive), e.g. 0-1023; "
+        "a 'Range: bytes=START-END' header does the same",
+    )
+    parser.add_argument("--rate-limit", help="most bytes per second for this download, e.g. 50MiB")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the output file if it exists"
+    )
+    parser.add_argument(
+        "--force-hard-link",
+        action="store_true",
+        help="fail unless the output can be a hard link to the daemon's cache",
+    )
+    parser.add_argument(
+        "--content-for-calculating-task-id",
+        default="",
+        help="compute the task id from this string instead of the URL",
+    )
+    parser.add_argument(
         "--timeout", default="2h", help="whole-download timeout, e.g. 90s, 30m, 2h (default 2h)"
     )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
@@ -116,9 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_request(args: argparse.Namespace) -> Any:
-    from damselfly.core.models import DownloadRequest, Priority
+    from damselfly.core.models import ByteRange, DownloadRequest, Priority
 
     headers = dict(parse_header(h) for h in args.header)
+    range_text = args.range
+    for name in [n for n in headers if n.lower() == "range"]:
+        range_text = range_text or headers[name]
+        del headers[name]
+    byte_range = ByteRange(*parse_range(range_text)) if range_text else None
     return DownloadRequest(
         url=args.url,
         output_path=str(Path(args.output).expanduser().absolute()),
@@ -131,6 +167,11 @@ def make_request(args: argparse.Namespace) -> Any:
         priority=Priority(args.priority),
         disable_back_to_source=args.disable_back_to_source,
         timeout_s=parse_duration(args.timeout),
+        rate_limit=parse_size(args.rate_limit) if args.rate_limit else 0,
+        range=byte_range,
+        overwrite=args.overwrite,
+        force_hard_link=args.force_hard_link,
+        content_for_calculating_task_id=args.content_for_calculating_task_id,
     )
 
 

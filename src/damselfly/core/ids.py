@@ -95,8 +95,11 @@ def task_id(
     piece_length: int | None = None,
     filtered_query_params: Sequence[str] = DEFAULT_FILTERED_QUERY_PARAMS,
     digest: Digest | None = None,
+    content_for_calculating_task_id: str = "",
 ) -> str:
     """The task id of a download (see the module docstring for the rule)."""
+    if content_for_calculating_task_id:
+        return hashlib.sha256(content_for_calculating_task_id.encode()).hexdigest()
     known = digest or oci_blob_digest(url)
     if known is not None:
         return digest_task_id(known, piece_length)

@@ -70,6 +70,14 @@ class PieceInfo:
     cost_ns: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """Bytes ``[start, start + length)`` of a content."""
+
+    start: int
+    length: int
+
+
 @dataclass(slots=True)
 class DownloadRequest:
     """One download as asked for by a user or a scheduler."""
@@ -86,6 +94,11 @@ class DownloadRequest:
     disable_back_to_source: bool = False
     need_back_to_source: bool = False
     timeout_s: float = 0.0
+    rate_limit: int = 0
+    range: ByteRange | None = None
+    overwrite: bool = False
+    force_hard_link: bool = False
+    content_for_calculating_task_id: str = ""
 
 
 @dataclass(slots=True)

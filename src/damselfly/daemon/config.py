@@ -34,6 +34,19 @@ class SeedPeerConfig(Section):
 
 class StorageConfig(Section):
     dir: str = Field("/var/lib/damselfly/daemon", description="Content files and metadata.")
+    task_ttl_s: float = Field(6 * 3600, gt=0, description="Evict tasks unused this long.")
+    gc_interval_s: float = Field(60, gt=0, description="How often storage GC runs.")
+    quota_bytes: int = Field(0, ge=0, description="Most bytes of content kept; 0: no quota.")
+    high_watermark_percent: float = Field(
+        90, gt=0, le=100, description="Disk use that starts eviction."
+    )
+    low_watermark_percent: float = Field(
+        80, gt=0, le=100, description="Disk use eviction brings the disk down to."
+    )
+
+
+class UploadConfig(Section):
+    rate_limit: int = Field(0, ge=0, description="Bytes/s served to other peers; 0: none.")
 
 
 class DownloadConfig(Section):
@@ -43,6 +56,15 @@ class DownloadConfig(Section):
     )
     piece_timeout_s: float = Field(30.0, gt=0, description="Give up a piece after this long.")
     origin_connect_timeout_s: float = Field(10.0, gt=0, description="Origin connect timeout.")
+    origin_retries: int = Field(
+        3, ge=0, le=10, description="Retries of an origin answering 5xx or 429, with backoff."
+    )
+    origin_retry_backoff_s: float = Field(0.5, gt=0, description="First retry delay; doubles.")
+    back_to_source_concurrency: int = Field(
+        4, ge=1, le=16, description="Parallel ranged requests when the origin supports Range."
+    )
+    total_rate_limit: int = Field(0, ge=0, description="Bytes/s for all downloads; 0: none.")
+    per_task_rate_limit: int = Field(0, ge=0, description="Bytes/s per task; 0: none.")
 
 
 class ServerConfig(Section):
@@ -60,6 +82,7 @@ class DaemonConfig(Section):
     seed_peer: SeedPeerConfig = Field(default_factory=SeedPeerConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     download: DownloadConfig = Field(default_factory=DownloadConfig)
+    upload: UploadConfig = Field(default_factory=UploadConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     log_level: str = Field("INFO", description="Logging level.")
     ready_file: str = Field("", description="Write bound addresses here as JSON when ready.")

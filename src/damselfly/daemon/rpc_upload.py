@@ -30,6 +30,7 @@ class UploadRpc(pb_grpc.DfdaemonUploadServicer):
         task = self.store.get(request.task_id)
         if task is None:
             raise NotFound(f"task {request.task_id[:12]} is not on this peer")
+        task.touch()
         sent = 0
         while True:
             # Registered before looking: a piece that lands while we yield still wakes us.

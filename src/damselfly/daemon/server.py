@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import shutil
+import time
 from pathlib import Path
 
 import grpc
 
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2_grpc
 from damselfly.common.grpc_helpers import add_health, bind, mark_serving, new_server
+from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.ids import host_id
 from damselfly.core.models import HostInfo, HostType
 from damselfly.daemon.config import DaemonConfig
@@ -21,6 +25,7 @@ from damselfly.daemon.rpc_download import DownloadRpc
 from damselfly.daemon.rpc_upload import UploadRpc
 from damselfly.daemon.scheduler_link import SchedulerLink
 from damselfly.daemon.source.http import HttpSource
+from damselfly.daemon.storage.gc import GcLimits
 from damselfly.daemon.storage.tasks import TaskStore
 from damselfly.daemon.upload.piece_server import PieceServer
 
@@ -35,15 +40,23 @@ class DaemonServer:
         self.serve_socket = serve_socket
         self.store = TaskStore(Path(config.storage.dir))
         self.piece_server = PieceServer(
-            self.store, config.server.listen_ip, config.server.upload_port
+            self.store,
+            config.server.listen_ip,
+            config.server.upload_port,
+            TokenBucket(config.upload.rate_limit),
         )
         self.fetcher = PieceFetcher()
-        self.source = HttpSource(config.download.origin_connect_timeout_s)
+        self.source = HttpSource(
+            config.download.origin_connect_timeout_s,
+            retries=config.download.origin_retries,
+            backoff_s=config.download.origin_retry_backoff_s,
+        )
         self.grpc_port = 0
         self._tcp: grpc.aio.Server | None = None
         self._unix: grpc.aio.Server | None = None
         self.link: SchedulerLink | None = None
         self.tasks: TaskManager | None = None
+        self._gc: asyncio.Task[None] | None = None
 
     @property
     def seed(self) -> bool:
@@ -79,6 +92,7 @@ class DaemonServer:
             self.link,
             self.piece_server.stats,
             cfg.scheduler.schedule_timeout_s,
+            TokenBucket(cfg.download.total_rate_limit),
         )
         self.tasks = TaskManager(ctx)
         dfdaemon_pb2_grpc.add_DfdaemonUploadServicer_to_server(
@@ -91,6 +105,7 @@ class DaemonServer:
         if self.serve_socket:
             await self._start_socket()
         await self.link.start()
+        self._gc = asyncio.get_running_loop().create_task(self._collect_forever())
         log.info(
             "dfdaemon %s ready: grpc %s:%d, pieces :%d, seed=%s",
             info.id,
@@ -126,7 +141,36 @@ class DaemonServer:
             "host_id": self.host_info().id,
         }
 
+    def gc_limits(self) -> GcLimits:
+        storage = self.config.storage
+        disk = shutil.disk_usage(storage.dir)
+        return GcLimits(
+            ttl_s=storage.task_ttl_s,
+            quota_bytes=storage.quota_bytes,
+            disk_total=disk.total,
+            disk_used=disk.used,
+            high_watermark=storage.high_watermark_percent / 100,
+            low_watermark=storage.low_watermark_percent / 100,
+        )
+
+    def collect_garbage(self) -> list[str]:
+        evicted = self.store.collect(self.gc_limits(), time.time())
+        for task_id in evicted:
+            self.piece_server.forget(task_id)
+            log.info("storage GC evicted task %s", task_id[:12])
+        return evicted
+
+    async def _collect_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.storage.gc_interval_s)
+            try:
+                self.collect_garbage()
+            except OSError as exc:
+                log.warning("storage GC failed: %s", exc)
+
     async def stop(self) -> None:
+        if self._gc is not None:
+            self._gc.cancel()
         if self.link is not None:
             await self.link.stop()
         if self.tasks is not None:

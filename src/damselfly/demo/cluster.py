@@ -95,6 +95,7 @@ class LocalCluster:
 
     def start_daemon(self, name: str, extra: list[str] | None = None) -> Daemon:
         ready = self.root / f"{name}.json"
+        ready.unlink(missing_ok=True)
         socket = str(self.root / f"{name}.sock")
         args = [
             "-m",

@@ -2,6 +2,13 @@
 
 ``python -m damselfly.demo.origin --dir D --port 0 --ready-file F``; ``GET /_stats``
 returns ``{"bytes_sent": N, "requests": M}``. Used by the demo, tests and benchmarks.
+
+Paths choose how the origin behaves, to exercise real origins' quirks:
+``/files/<name>`` (Range, Content-Length), ``/norange/<name>`` (ignores Range),
+``/private/<name>`` (403 unless the request carries ``X-Token: secret``),
+``/chunked/<name>`` (chunked encoding, no length, no Range), ``/redirect/<name>``
+(302 to ``/files/<name>``), ``/flaky/<name>`` (503 to the first two requests of each
+name, then normal). ``?rate=<bytes per second>`` throttles any of them.
 """
 
 from __future__ import annotations
@@ -14,6 +21,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
 _RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -25,22 +37,37 @@ class Origin:
         self.requests = 0
         self.app = web.Application()
         self.app.router.add_get("/_stats", self.stats)
-        self.app.router.add_get("/files/{name}", self.serve)
+        self.app.router.add_get("/{mode:files|norange|chunked|flaky|private}/{name}", self.serve)
+        self.app.router.add_get("/redirect/{name}", self.redirect)
+        self._flaky: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response({"bytes_sent": self.bytes_sent, "requests": self.requests})
 
+    async def redirect(self, request: web.Request) -> web.StreamResponse:
+        target = f"/files/{request.match_info['name']}"
+        if request.query_string:
+            target += f"?{request.query_string}"
+        raise web.HTTPFound(target)
+
     async def serve(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
+        mode, name = request.match_info["mode"], request.match_info["name"]
         path = self.root / name
         if not _NAME_RE.match(name) or not path.is_file():
             raise web.HTTPNotFound()
         self.requests += 1
+        if mode == "private" and request.headers.get("X-Token") != "secret":
+            raise web.HTTPForbidden()
+        if mode == "flaky":
+            self._flaky[name] = self._flaky.get(name, 0) + 1
+            if self._flaky[name] <= 2:
+                raise web.HTTPServiceUnavailable()
+        rate = float(request.query.get("rate", "0"))
         size = path.stat().st_size
         start, end, status = 0, size - 1, 200
-        header = request.headers.get("Range")
+        header = request.headers.get("Range") if mode in ("files", "flaky", "private") else None
         if header:
             match = _RANGE_RE.match(header)
             if match is None or int(match.group(1)) >= size:
@@ -49,21 +76,33 @@ class Origin:
             end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
             status = 206
         response = web.StreamResponse(status=status)
-        response.content_length = end - start + 1
-        response.headers["Accept-Ranges"] = "bytes"
+        if mode == "chunked":
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = end - start + 1
+        if mode in ("files", "flaky", "private"):
+            response.headers["Accept-Ranges"] = "bytes"
         if status == 206:
             response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         await response.prepare(request)
+        step = 1 << 20 if rate <= 0 else max(1, min(1 << 20, int(rate / 20)))
+        began = loop_time()
         with open(path, "rb") as file:
             file.seek(start)
             remaining = end - start + 1
             while remaining:
-                chunk = file.read(min(remaining, 1 << 20))
+                chunk = file.read(min(remaining, step))
                 if not chunk:
                     break
                 await response.write(chunk)
                 self.bytes_sent += len(chunk)
                 remaining -= len(chunk)
+                if rate > 0:
+                    # Throttle: send no faster than ``rate`` since the first byte.
+                    sent = end - start + 1 - remaining
+                    ahead = sent / rate - (loop_time() - began)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
         await response.write_eof()
         return response
 

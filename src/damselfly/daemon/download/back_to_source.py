@@ -1,15 +1,20 @@
 """Fetching a task, or its missing pieces, from the origin.
 
-The response is cut into pieces as bytes arrive; each piece is checksummed, written at
-its offset and recorded at once, so children can fetch it before the download ends.
-When some pieces are already here and the origin supports Range, only the missing runs
-are requested.
+The first request asks for the first 4 MiB: its answer tells the length and whether the
+origin serves ranges. With ranges, the rest is split into a few contiguous segments
+fetched in parallel, each asking for exactly its bytes, so the origin sends every byte
+once; without, the first answer is the whole content, read as one stream. Bytes are cut
+into pieces as they arrive; each piece is checksummed, written at its offset and
+recorded at once, so children can fetch it before the download ends.
+On resume only the missing pieces are asked for.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+from damselfly.common.ratelimit import TokenBucket, acquire_all
 from damselfly.core.digest import crc32c
 from damselfly.core.errors import OriginError, OriginUnreachable
 from damselfly.core.models import DownloadRequest, PieceInfo, Traffic
@@ -18,17 +23,25 @@ from damselfly.daemon.source.http import HttpSource, OriginResponse, display_url
 from damselfly.daemon.storage.tasks import LocalTask
 
 OnPiece = Callable[[PieceInfo], None]
+PROBE_LENGTH = MIN_PIECE_LENGTH
 
 
-def _runs(numbers: list[int]) -> list[tuple[int, int]]:
-    """Contiguous runs ``(first, last)`` of sorted piece numbers."""
-    runs: list[tuple[int, int]] = []
+def split_segments(numbers: list[int], parts: int) -> list[tuple[int, int]]:
+    """Split sorted piece numbers into at most ``parts`` contiguous ``(first, last)`` runs
+    of similar size (runs never span a gap)."""
+    runs: list[list[int]] = []
     for number in numbers:
-        if runs and runs[-1][1] == number - 1:
-            runs[-1] = (runs[-1][0], number)
+        if runs and runs[-1][-1] == number - 1:
+            runs[-1].append(number)
         else:
-            runs.append((number, number))
-    return runs
+            runs.append([number])
+    target = max(1, -(-len(numbers) // max(1, parts)))
+    segments: list[tuple[int, int]] = []
+    for run in runs:
+        for i in range(0, len(run), target):
+            chunk = run[i : i + target]
+            segments.append((chunk[0], chunk[-1]))
+    return segments
 
 
 class BackToSource:
@@ -37,11 +50,16 @@ class BackToSource:
         source: HttpSource,
         task: LocalTask,
         request: DownloadRequest,
+        *,
         on_started: Callable[[], None],
         on_piece: OnPiece,
+        buckets: list[TokenBucket] | None = None,
+        concurrency: int = 4,
     ) -> None:
         self.source, self.task, self.request = source, task, request
         self.on_started, self.on_piece = on_started, on_piece
+        self.buckets = buckets or []
+        self.concurrency = concurrency
         self._started = False
 
     def _start(self) -> None:
@@ -51,46 +69,95 @@ class BackToSource:
 
     async def run(self) -> None:
         task = self.task
-        missing = (
-            [n for n in range(task.piece_count) if n not in task.pieces]
-            if task.piece_count >= 0
-            else []
-        )
-        if task.piece_count >= 0 and task.pieces and missing:
-            for first, last in _runs(missing):
-                start = first * task.piece_length
-                end = min((last + 1) * task.piece_length, task.content_length) - 1
-                response = await self.source.open(task.url, self.request.headers, start, end)
-                self._start()
-                await self._consume(response, expected_last=last)
+        if task.piece_count < 0:
+            await self._fresh()
             return
-        if task.piece_count >= 0 and not missing:
+        missing = [n for n in range(task.piece_count) if n not in task.pieces]
+        if not missing:
             return
-        response = await self.source.open(task.url, self.request.headers)
-        if task.content_length < 0:
-            length = response.content_length
-            piece_length = self.request.piece_length or (
-                piece_length_for(length) if length >= 0 else MIN_PIECE_LENGTH
-            )
-            task.set_layout(length, piece_length)
-        elif 0 <= response.content_length != task.content_length:
-            response.close()
-            raise OriginError(
-                f"origin now serves {response.content_length} bytes for "
-                f"{display_url(task.url)}, peers had {task.content_length}; retry the download"
-            )
+        segments = split_segments(missing, self.concurrency)
+        first, last = segments[0]
+        response = await self._open_segment(first, last)
         self._start()
-        await self._consume(response, expected_last=None)
+        if not response.ranged:
+            await self._consume(response, None)
+            return
+        await asyncio.gather(
+            self._consume(response, last), *(self._segment(f, lt) for f, lt in segments[1:])
+        )
 
-    async def _consume(self, response: OriginResponse, expected_last: int | None) -> None:
+    async def _fresh(self) -> None:
         task = self.task
-        piece_length = task.piece_length
-        number = response.range_start // piece_length
-        buffer = bytearray(piece_length)
-        view = memoryview(buffer)
-        filled = received = 0
+        response = await self.source.open(task.url, self.request.headers, 0, PROBE_LENGTH - 1)
+        length = response.total_length
+        piece_length = self.request.piece_length or (
+            piece_length_for(length) if length >= 0 else MIN_PIECE_LENGTH
+        )
+        task.set_layout(length, piece_length)
+        self._start()
+        if not response.ranged:
+            await self._consume(response, None)
+            return
+        probe = bytearray()
         try:
             async for chunk in response.chunks():
+                await acquire_all(self.buckets, len(chunk))
+                probe += chunk
+        finally:
+            response.close()
+        if len(probe) != response.content_length:
+            raise OriginUnreachable(
+                f"origin ended the first range early for {display_url(task.url)}"
+            )
+        if len(probe) >= min(piece_length, length):
+            # The probe holds piece 0 (or the whole content): keep it, fetch the rest.
+            self._emit(0, memoryview(probe), min(piece_length, length))
+            rest = list(range(1, task.piece_count))
+            await asyncio.gather(
+                *(self._segment(f, lt) for f, lt in split_segments(rest, self.concurrency))
+            )
+            return
+        segments = split_segments(list(range(task.piece_count)), self.concurrency)
+        await asyncio.gather(
+            self._segment(*segments[0], prefix=bytes(probe)),
+            *(self._segment(first, last) for first, last in segments[1:]),
+        )
+
+    async def _open_segment(self, first: int, last: int, skip: int = 0) -> OriginResponse:
+        task = self.task
+        start = first * task.piece_length + skip
+        end = min((last + 1) * task.piece_length, task.content_length) - 1
+        response = await self.source.open(task.url, self.request.headers, start, end)
+        if response.total_length >= 0 and response.total_length != task.content_length:
+            response.close()
+            raise OriginError(
+                f"origin now serves {response.total_length} bytes for {display_url(task.url)}, "
+                f"this task has {task.content_length}; retry the download"
+            )
+        return response
+
+    async def _segment(self, first: int, last: int, prefix: bytes = b"") -> None:
+        response = await self._open_segment(first, last, len(prefix))
+        if not response.ranged:
+            response.close()
+            raise OriginError(f"origin stopped serving ranges for {display_url(self.task.url)}")
+        await self._consume(response, last, prefix)
+
+    async def _consume(
+        self, response: OriginResponse, last: int | None, prefix: bytes = b""
+    ) -> None:
+        """Cut the response into pieces from its first byte (after ``prefix``, bytes of the
+        same piece already read); stop after piece ``last``."""
+        task = self.task
+        piece_length = task.piece_length
+        number = (response.range_start - len(prefix)) // piece_length
+        buffer = bytearray(piece_length)
+        view = memoryview(buffer)
+        view[: len(prefix)] = prefix
+        filled, received = len(prefix), 0
+        try:
+            async for chunk in response.chunks():
+                await acquire_all(self.buckets, len(chunk))
                 data = memoryview(chunk)
                 received += len(data)
                 pos = 0
@@ -103,6 +170,8 @@ class BackToSource:
                         self._emit(number, view, filled)
                         number += 1
                         filled = 0
+                        if last is not None and number > last:
+                            return
             if filled:
                 self._emit(number, view, filled)
                 number += 1
@@ -116,8 +185,8 @@ class BackToSource:
             )
         if task.content_length < 0:
             task.set_layout(received, piece_length)
-        if expected_last is not None and number <= expected_last:
-            raise OriginUnreachable(f"origin ended the range early for {display_url(task.url)}")
+        if last is not None and number <= last:
+            raise OriginUnreachable(f"origin ended a range early for {display_url(task.url)}")
 
     def _emit(self, number: int, view: memoryview, length: int) -> None:
         task = self.task

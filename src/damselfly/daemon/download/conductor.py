@@ -21,6 +21,7 @@ from damselfly.api import convert
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
 from damselfly.common.grpc_helpers import channel
+from damselfly.common.ratelimit import TokenBucket, acquire_all
 from damselfly.core.digest import Digest, crc32c, parse_digest
 from damselfly.core.errors import (
     BackToSourceDisabled,
@@ -64,6 +65,8 @@ class Conductor:
         self._jobs: set[asyncio.Task[None]] = set()
         self._channels: list[grpc.aio.Channel] = []
         self._reader: asyncio.Task[None] | None = None
+        task_rate = request.rate_limit or ctx.config.per_task_rate_limit
+        self.buckets = [b for b in (ctx.total_rate, TokenBucket(task_rate)) if not b.unlimited]
 
     # Entry -------------------------------------------------------------------
 
@@ -231,6 +234,7 @@ class Conductor:
                 buffer = bytearray(max(piece.length, self.task.piece_length))
             view = memoryview(buffer)[: piece.length]
             self.planner.started(piece.number, parent_id)
+            await acquire_all(self.buckets, piece.length)
             started = time.perf_counter_ns()
             try:
                 await asyncio.wait_for(
@@ -291,7 +295,15 @@ class Conductor:
             if reporter is not None:
                 reporter.add(piece)
 
-        fetch = BackToSource(self.ctx.source, self.task, self.request, started, on_piece)
+        fetch = BackToSource(
+            self.ctx.source,
+            self.task,
+            self.request,
+            on_started=started,
+            on_piece=on_piece,
+            buckets=self.buckets,
+            concurrency=self.ctx.config.back_to_source_concurrency,
+        )
         try:
             await fetch.run()
             if reporter is not None:

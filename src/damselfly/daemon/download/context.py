@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.models import HostInfo
 from damselfly.daemon.config import DownloadConfig
 from damselfly.daemon.download.piece_fetcher import PieceFetcher
@@ -23,3 +24,4 @@ class DownloadContext:
     schedulers: SchedulerLink
     upload_stats: UploadStats
     schedule_timeout_s: float = 30.0
+    total_rate: TokenBucket = field(default_factory=lambda: TokenBucket(0))

@@ -27,8 +27,8 @@ from damselfly.core.errors import (
     InvalidArgument,
 )
 from damselfly.core.ids import DEFAULT_FILTERED_QUERY_PARAMS, task_id
-from damselfly.core.models import DownloadRequest, TrafficTotals
-from damselfly.core.pieces import validate_piece_length
+from damselfly.core.models import ByteRange, DownloadRequest, TrafficTotals
+from damselfly.core.pieces import pieces_covering, validate_piece_length
 from damselfly.daemon.download.conductor import Conductor
 from damselfly.daemon.download.context import DownloadContext
 from damselfly.daemon.source.http import check_url
@@ -81,6 +81,12 @@ def validate(request: DownloadRequest) -> str:
             )
         if output.is_dir():
             raise InvalidArgument(f"output path {output} is a directory; name a file")
+        if output.exists() and not request.overwrite:
+            raise InvalidArgument(f"output file {output} exists; pass --overwrite to replace it")
+    if request.range is not None and (request.range.start < 0 or request.range.length <= 0):
+        raise InvalidArgument("range must start at 0 or later and cover at least one byte")
+    if request.range is not None and request.force_hard_link:
+        raise InvalidArgument("a ranged download cannot be a hard link; drop --force-hard-link")
     if request.timeout_s < 0:
         raise InvalidArgument("timeout must not be negative")
     filtered = request.filtered_query_params
@@ -91,6 +97,7 @@ def validate(request: DownloadRequest) -> str:
         piece_length=request.piece_length,
         filtered_query_params=DEFAULT_FILTERED_QUERY_PARAMS if filtered is None else filtered,
         digest=digest,
+        content_for_calculating_task_id=request.content_for_calculating_task_id,
     )
 
 
@@ -104,6 +111,8 @@ class TaskManager:
         tid = validate(request)
         task = self.ctx.store.get(tid)
         local_hit = task is not None and task.is_complete() and task.path.exists()
+        if local_hit and task is not None:
+            task.touch()
         if not local_hit:
             task = self.ctx.store.open(tid, request.url, request.digest)
             if tid not in self._running:
@@ -111,12 +120,20 @@ class TaskManager:
                 self._running[tid] = job
         assert task is not None
         deadline = began + request.timeout_s if request.timeout_s > 0 else None
-        async for event in self._follow(task, deadline, request.timeout_s):
+        async for event in self._follow(task, deadline, request.timeout_s, request.range):
             yield event
         traffic = task.traffic if not local_hit else TrafficTotals(local=task.content_length)
+        length = task.content_length
+        if request.range is not None:
+            length = min(request.range.length, task.content_length - request.range.start)
         if request.output_path:
-            await asyncio.to_thread(deliver, task.path, Path(request.output_path))
-        yield Finished(task.content_length, request.output_path, traffic, time.monotonic() - began)
+            output = Path(request.output_path)
+            if request.range is not None:
+                start = request.range.start
+                await asyncio.to_thread(deliver_range, task.path, start, length, output)
+            else:
+                await asyncio.to_thread(deliver, task.path, output, request.force_hard_link)
+        yield Finished(length, request.output_path, traffic, time.monotonic() - began)
 
     async def _conduct(self, task: LocalTask, request: DownloadRequest) -> None:
         try:
@@ -141,7 +158,11 @@ class TaskManager:
             self.ctx.store.delete(task.id)
 
     async def _follow(
-        self, task: LocalTask, deadline: float | None, timeout_s: float
+        self,
+        task: LocalTask,
+        deadline: float | None,
+        timeout_s: float,
+        wanted: ByteRange | None = None,
     ) -> AsyncIterator[Event]:
         sent_start = False
         last = 0.0
@@ -155,6 +176,8 @@ class TaskManager:
                 raise task.error or InternalError("download failed")
             if task.state is TaskState.SUCCEEDED:
                 yield Progress(task.content_length, len(task.pieces), task.content_length)
+                return
+            if wanted is not None and range_ready(task, wanted):
                 return
             now = time.monotonic()
             if now - last >= PROGRESS_INTERVAL_S:
@@ -177,7 +200,40 @@ class TaskManager:
         await asyncio.gather(*jobs, return_exceptions=True)
 
 
-def deliver(content: Path, output: Path) -> None:
+def range_ready(task: LocalTask, wanted: ByteRange) -> bool:
+    """The pieces holding the wanted bytes are all here (the task may still be running)."""
+    if task.content_length < 0 or task.piece_length <= 0:
+        return False
+    if wanted.start >= task.content_length:
+        raise InvalidArgument(
+            f"range starts at byte {wanted.start} but the content has {task.content_length}"
+        )
+    end = min(wanted.start + wanted.length, task.content_length)
+    numbers = pieces_covering(wanted.start, end - wanted.start, task.piece_length)
+    return all(n in task.pieces for n in numbers)
+
+
+def deliver_range(content: Path, start: int, length: int, output: Path) -> None:
+    """Copy bytes ``[start, start + length)`` to a temporary name, then rename."""
+    temp = output.parent / f".{output.name}.damselfly-{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(content, "rb") as src, open(temp, "wb") as dst:
+            offset, left = start, length
+            while left:
+                sent = os.sendfile(dst.fileno(), src.fileno(), offset, min(left, 1 << 30))
+                if sent == 0:
+                    raise OSError("content ended early")
+                offset += sent
+                left -= sent
+        os.chmod(temp, 0o644)
+        os.replace(temp, output)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise InvalidArgument(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def deliver(content: Path, output: Path, force_hard_link: bool = False) -> None:
     """Hand the content out under a temporary name, then rename it into place, so the
     output is either absent or complete.
 
@@ -189,7 +245,12 @@ def deliver(content: Path, output: Path) -> None:
     try:
         try:
             os.link(content, temp)
-        except OSError:
+        except OSError as exc:
+            if force_hard_link:
+                raise InvalidArgument(
+                    f"cannot hard-link {output} to the daemon's cache ({exc.strerror}); "
+                    "drop --force-hard-link or write on the daemon's filesystem"
+                ) from None
             if not _clone(content, temp):
                 shutil.copyfile(content, temp)
             os.chmod(temp, 0o644)

@@ -44,6 +44,7 @@ class TaskRecord:
     piece_count: int
     state: str
     digest: str
+    accessed_at: float = 0.0
 
 
 class Metadata:
@@ -77,17 +78,22 @@ class Metadata:
 
     def task(self, task_id: str) -> TaskRecord | None:
         row = self._db.execute(
-            "SELECT id, url, content_length, piece_length, piece_count, state, digest "
-            "FROM tasks WHERE id=?",
+            "SELECT id, url, content_length, piece_length, piece_count, state, digest, "
+            "updated_at FROM tasks WHERE id=?",
             (task_id,),
         ).fetchone()
         return TaskRecord(*row) if row else None
 
     def tasks(self) -> list[TaskRecord]:
         rows = self._db.execute(
-            "SELECT id, url, content_length, piece_length, piece_count, state, digest FROM tasks"
+            "SELECT id, url, content_length, piece_length, piece_count, state, digest, "
+            "updated_at FROM tasks"
         ).fetchall()
         return [TaskRecord(*row) for row in rows]
+
+    def touch(self, task_id: str, now: float) -> None:
+        """Record a use of the task (GC evicts the least recently used first)."""
+        self._db.execute("UPDATE tasks SET updated_at=? WHERE id=?", (now, task_id))
 
     def add_piece(self, task_id: str, piece: PieceInfo) -> None:
         self._db.execute(

@@ -14,6 +14,7 @@ from damselfly.core.errors import DamselflyError, InvalidArgument
 from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo, TrafficTotals
 from damselfly.core.pieces import piece_count
+from damselfly.daemon.storage.gc import GcLimits, TaskUsage, select_evictions
 from damselfly.daemon.storage.metadata import Metadata, TaskRecord
 
 
@@ -35,6 +36,7 @@ class LocalTask:
         self.piece_count = record.piece_count
         self.digest = record.digest
         self.state = TaskState(record.state)
+        self.accessed_at = record.accessed_at
         self.error: DamselflyError | None = None
         self.pieces: dict[int, PieceInfo] = {}
         self.arrival: list[int] = []
@@ -65,7 +67,12 @@ class LocalTask:
         )
 
     def _save(self) -> None:
-        self._store.metadata.upsert_task(self._record(), time.time())
+        self.accessed_at = time.time()
+        self._store.metadata.upsert_task(self._record(), self.accessed_at)
+
+    def touch(self, now: float | None = None) -> None:
+        self.accessed_at = time.time() if now is None else now
+        self._store.metadata.touch(self.id, self.accessed_at)
 
     def fd(self) -> int:
         if self._fd is None:
@@ -195,10 +202,30 @@ class TaskStore:
         with contextlib.suppress(FileNotFoundError):
             self.content_path(task_id).unlink()
 
+    def usage(self) -> list[TaskUsage]:
+        return [
+            TaskUsage(t.id, _allocated(t.path), t.accessed_at, t.state is TaskState.RUNNING)
+            for t in self._tasks.values()
+        ]
+
+    def collect(self, limits: GcLimits, now: float) -> list[str]:
+        """Evict what the GC policy selects; returns the evicted task ids."""
+        evicted = select_evictions(self.usage(), limits, now)
+        for task_id in evicted:
+            self.delete(task_id)
+        return evicted
+
     def close(self) -> None:
         for task in self._tasks.values():
             task.close()
         self.metadata.close()
+
+
+def _allocated(path: Path) -> int:
+    try:
+        return os.stat(path).st_blocks * 512
+    except FileNotFoundError:
+        return 0
 
 
 def file_digest(path: Path, algorithm: str) -> str:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import BinaryIO
 
+from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.ids import is_task_id
 from damselfly.daemon.storage.tasks import TaskStore
 
@@ -119,6 +120,10 @@ class _Connection(asyncio.Protocol):
             if status == 206
             else ""
         )
+        if method == "GET":
+            # The limiter waits before the header, so the parent's slowness shows as
+            # time to first byte (what the child measures) rather than a stalled body.
+            await self.server.rate.acquire(count)
         transport.write(_head(status, count, close=not keep, extra=extra))
         if method == "GET" and count:
             await asyncio.get_running_loop().sendfile(transport, file, offset + start, count)
@@ -152,8 +157,11 @@ def _head(status: int, length: int, *, close: bool, extra: str = "") -> bytes:
 
 
 class PieceServer:
-    def __init__(self, store: TaskStore, listen_ip: str, port: int) -> None:
+    def __init__(
+        self, store: TaskStore, listen_ip: str, port: int, rate: TokenBucket | None = None
+    ) -> None:
         self.store = store
+        self.rate = rate or TokenBucket(0)
         self.listen_ip, self.requested_port = listen_ip, port
         self.port = 0
         self.stats = UploadStats()

@@ -68,6 +68,9 @@ class Host(_message.Message):
     IDC_FIELD_NUMBER: _builtins.int
     LOCATION_FIELD_NUMBER: _builtins.int
     UPLOAD_LIMIT_FIELD_NUMBER: _builtins.int
+    DISABLE_SHARED_FIELD_NUMBER: _builtins.int
+    MAX_TX_BANDWIDTH_FIELD_NUMBER: _builtins.int
+    MAX_RX_BANDWIDTH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     type: Global___HostType.ValueType
     hostname: _builtins.str
@@ -79,6 +82,13 @@ class Host(_message.Message):
     idc: _builtins.str
     location: _builtins.str
     upload_limit: _builtins.int
+    disable_shared: _builtins.bool
+    """The host serves no pieces to others (Dragonfly's DisableShared)."""
+    max_tx_bandwidth: _builtins.int
+    """Link capacity the host may use, in bits per second (Dragonfly's MaxTxBandwidth and
+    MaxRxBandwidth); 0 when unknown. The scheduler's evaluators weigh parents by it.
+    """
+    max_rx_bandwidth: _builtins.int
     def __init__(
         self,
         *,
@@ -91,10 +101,13 @@ class Host(_message.Message):
         idc: _builtins.str = ...,
         location: _builtins.str = ...,
         upload_limit: _builtins.int = ...,
+        disable_shared: _builtins.bool = ...,
+        max_tx_bandwidth: _builtins.int = ...,
+        max_rx_bandwidth: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["download_port", b"download_port", "hostname", b"hostname", "id", b"id", "idc", b"idc", "ip", b"ip", "location", b"location", "port", b"port", "type", b"type", "upload_limit", b"upload_limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disable_shared", b"disable_shared", "download_port", b"download_port", "hostname", b"hostname", "id", b"id", "idc", b"idc", "ip", b"ip", "location", b"location", "max_rx_bandwidth", b"max_rx_bandwidth", "max_tx_bandwidth", b"max_tx_bandwidth", "port", b"port", "type", b"type", "upload_limit", b"upload_limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -200,6 +213,11 @@ class Download(_message.Message):
     DISABLE_BACK_TO_SOURCE_FIELD_NUMBER: _builtins.int
     NEED_BACK_TO_SOURCE_FIELD_NUMBER: _builtins.int
     TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    RANGE_FIELD_NUMBER: _builtins.int
+    OVERWRITE_FIELD_NUMBER: _builtins.int
+    FORCE_HARD_LINK_FIELD_NUMBER: _builtins.int
+    CONTENT_FOR_CALCULATING_TASK_ID_FIELD_NUMBER: _builtins.int
     url: _builtins.str
     digest: _builtins.str
     tag: _builtins.str
@@ -210,12 +228,24 @@ class Download(_message.Message):
     disable_back_to_source: _builtins.bool
     need_back_to_source: _builtins.bool
     timeout_seconds: _builtins.float
+    rate_limit: _builtins.int
+    """Bytes per second for this download; 0 is the daemon's default."""
+    overwrite: _builtins.bool
+    """Replace an existing output file."""
+    force_hard_link: _builtins.bool
+    """Fail unless the output can be a hard link to the daemon's content file."""
+    content_for_calculating_task_id: _builtins.str
+    """Task id = sha256 of this string instead of the URL-based rule."""
     @_builtins.property
     def filtered_query_params(self) -> Global___FilteredQueryParams:
         """Absent means "the default list"; present and empty means "filter nothing"."""
 
     @_builtins.property
     def request_header(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def range(self) -> Global___ByteRange:
+        """Only these bytes of the content are wanted (the task is still the whole content)."""
+
     def __init__(
         self,
         *,
@@ -231,21 +261,52 @@ class Download(_message.Message):
         disable_back_to_source: _builtins.bool = ...,
         need_back_to_source: _builtins.bool = ...,
         timeout_seconds: _builtins.float = ...,
+        rate_limit: _builtins.int = ...,
+        range: Global___ByteRange | None = ...,
+        overwrite: _builtins.bool = ...,
+        force_hard_link: _builtins.bool = ...,
+        content_for_calculating_task_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_filtered_query_params", b"_filtered_query_params", "_piece_length", b"_piece_length", "filtered_query_params", b"filtered_query_params", "piece_length", b"piece_length"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_filtered_query_params", b"_filtered_query_params", "_piece_length", b"_piece_length", "_range", b"_range", "filtered_query_params", b"filtered_query_params", "piece_length", b"piece_length", "range", b"range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_filtered_query_params", b"_filtered_query_params", "_piece_length", b"_piece_length", "application", b"application", "digest", b"digest", "disable_back_to_source", b"disable_back_to_source", "filtered_query_params", b"filtered_query_params", "need_back_to_source", b"need_back_to_source", "output_path", b"output_path", "piece_length", b"piece_length", "priority", b"priority", "request_header", b"request_header", "tag", b"tag", "timeout_seconds", b"timeout_seconds", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_filtered_query_params", b"_filtered_query_params", "_piece_length", b"_piece_length", "_range", b"_range", "application", b"application", "content_for_calculating_task_id", b"content_for_calculating_task_id", "digest", b"digest", "disable_back_to_source", b"disable_back_to_source", "filtered_query_params", b"filtered_query_params", "force_hard_link", b"force_hard_link", "need_back_to_source", b"need_back_to_source", "output_path", b"output_path", "overwrite", b"overwrite", "piece_length", b"piece_length", "priority", b"priority", "range", b"range", "rate_limit", b"rate_limit", "request_header", b"request_header", "tag", b"tag", "timeout_seconds", b"timeout_seconds", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__filtered_query_params: _TypeAlias = _typing.Literal["filtered_query_params"]  # noqa: Y015
     _WhichOneofArgType__filtered_query_params: _TypeAlias = _typing.Literal["_filtered_query_params", b"_filtered_query_params"]  # noqa: Y015
     _WhichOneofReturnType__piece_length: _TypeAlias = _typing.Literal["piece_length"]  # noqa: Y015
     _WhichOneofArgType__piece_length: _TypeAlias = _typing.Literal["_piece_length", b"_piece_length"]  # noqa: Y015
+    _WhichOneofReturnType__range: _TypeAlias = _typing.Literal["range"]  # noqa: Y015
+    _WhichOneofArgType__range: _TypeAlias = _typing.Literal["_range", b"_range"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__filtered_query_params) -> _WhichOneofReturnType__filtered_query_params | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__piece_length) -> _WhichOneofReturnType__piece_length | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__range) -> _WhichOneofReturnType__range | None: ...
 
 Global___Download: _TypeAlias = Download  # noqa: Y015
+
+@_typing.final
+class ByteRange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    LENGTH_FIELD_NUMBER: _builtins.int
+    start: _builtins.int
+    length: _builtins.int
+    def __init__(
+        self,
+        *,
+        start: _builtins.int = ...,
+        length: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["length", b"length", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ByteRange: _TypeAlias = ByteRange  # noqa: Y015
 
 @_typing.final
 class FilteredQueryParams(_message.Message):

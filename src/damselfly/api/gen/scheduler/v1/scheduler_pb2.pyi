@@ -62,16 +62,32 @@ class RegisterPeerRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DOWNLOAD_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    FINISHED_PIECE_NUMBERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def download(self) -> _common_pb2.Download: ...
+    @_builtins.property
+    def host(self) -> _common_pb2.Host:
+        """The peer's host, so a scheduler that does not know it (restarted, or added by
+        scale-out) can register the peer without waiting for the next host announce.
+        """
+
+    @_builtins.property
+    def finished_piece_numbers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Pieces the peer already holds (a download that resumes, or re-registers after the
+        scheduler restarted).
+        """
+
     def __init__(
         self,
         *,
         download: _common_pb2.Download | None = ...,
+        host: _common_pb2.Host | None = ...,
+        finished_piece_numbers: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["download", b"download"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["download", b"download", "host", b"host"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["download", b"download"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["download", b"download", "finished_piece_numbers", b"finished_piece_numbers", "host", b"host"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -480,11 +496,17 @@ class StatTaskResponse(_message.Message):
     CONTENT_LENGTH_FIELD_NUMBER: _builtins.int
     PIECE_COUNT_FIELD_NUMBER: _builtins.int
     PEER_COUNT_FIELD_NUMBER: _builtins.int
+    PIECE_LENGTH_FIELD_NUMBER: _builtins.int
+    BACK_TO_SOURCE_PEER_COUNT_FIELD_NUMBER: _builtins.int
+    SIZE_SCOPE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     state: _builtins.str
     content_length: _builtins.int
     piece_count: _builtins.int
     peer_count: _builtins.int
+    piece_length: _builtins.int
+    back_to_source_peer_count: _builtins.int
+    size_scope: _builtins.str
     def __init__(
         self,
         *,
@@ -493,14 +515,224 @@ class StatTaskResponse(_message.Message):
         content_length: _builtins.int = ...,
         piece_count: _builtins.int = ...,
         peer_count: _builtins.int = ...,
+        piece_length: _builtins.int = ...,
+        back_to_source_peer_count: _builtins.int = ...,
+        size_scope: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_length", b"content_length", "peer_count", b"peer_count", "piece_count", b"piece_count", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["back_to_source_peer_count", b"back_to_source_peer_count", "content_length", b"content_length", "peer_count", b"peer_count", "piece_count", b"piece_count", "piece_length", b"piece_length", "size_scope", b"size_scope", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StatTaskResponse: _TypeAlias = StatTaskResponse  # noqa: Y015
+
+@_typing.final
+class StatPeerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PEER_ID_FIELD_NUMBER: _builtins.int
+    peer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        peer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["peer_id", b"peer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatPeerRequest: _TypeAlias = StatPeerRequest  # noqa: Y015
+
+@_typing.final
+class StatPeerResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PEER_ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FINISHED_PIECE_COUNT_FIELD_NUMBER: _builtins.int
+    PARENT_IDS_FIELD_NUMBER: _builtins.int
+    CHILD_COUNT_FIELD_NUMBER: _builtins.int
+    peer_id: _builtins.str
+    task_id: _builtins.str
+    host_id: _builtins.str
+    state: _builtins.str
+    finished_piece_count: _builtins.int
+    child_count: _builtins.int
+    @_builtins.property
+    def parent_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        peer_id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        host_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        finished_piece_count: _builtins.int = ...,
+        parent_ids: _abc.Iterable[_builtins.str] | None = ...,
+        child_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_count", b"child_count", "finished_piece_count", b"finished_piece_count", "host_id", b"host_id", "parent_ids", b"parent_ids", "peer_id", b"peer_id", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatPeerResponse: _TypeAlias = StatPeerResponse  # noqa: Y015
+
+@_typing.final
+class DeleteTaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    host_id: _builtins.str
+    """Empty: every peer of the task."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        host_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["host_id", b"host_id", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTaskRequest: _TypeAlias = DeleteTaskRequest  # noqa: Y015
+
+@_typing.final
+class DeleteTaskResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_PEER_COUNT_FIELD_NUMBER: _builtins.int
+    deleted_peer_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        deleted_peer_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_peer_count", b"deleted_peer_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTaskResponse: _TypeAlias = DeleteTaskResponse  # noqa: Y015
+
+@_typing.final
+class ListHostsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    type: _common_pb2.HostType.ValueType
+    """Absent: hosts of every type."""
+    def __init__(
+        self,
+        *,
+        type: _common_pb2.HostType.ValueType | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_type", b"_type", "type", b"type"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_type", b"_type", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__type: _TypeAlias = _typing.Literal["type"]  # noqa: Y015
+    _WhichOneofArgType__type: _TypeAlias = _typing.Literal["_type", b"_type"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__type) -> _WhichOneofReturnType__type | None: ...
+
+Global___ListHostsRequest: _TypeAlias = ListHostsRequest  # noqa: Y015
+
+@_typing.final
+class HostStat(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_FIELD_NUMBER: _builtins.int
+    PEER_COUNT_FIELD_NUMBER: _builtins.int
+    CONCURRENT_UPLOAD_COUNT_FIELD_NUMBER: _builtins.int
+    UPLOAD_COUNT_FIELD_NUMBER: _builtins.int
+    UPLOAD_FAILED_COUNT_FIELD_NUMBER: _builtins.int
+    peer_count: _builtins.int
+    concurrent_upload_count: _builtins.int
+    upload_count: _builtins.int
+    upload_failed_count: _builtins.int
+    @_builtins.property
+    def host(self) -> _common_pb2.Host: ...
+    def __init__(
+        self,
+        *,
+        host: _common_pb2.Host | None = ...,
+        peer_count: _builtins.int = ...,
+        concurrent_upload_count: _builtins.int = ...,
+        upload_count: _builtins.int = ...,
+        upload_failed_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["host", b"host"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrent_upload_count", b"concurrent_upload_count", "host", b"host", "peer_count", b"peer_count", "upload_count", b"upload_count", "upload_failed_count", b"upload_failed_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostStat: _TypeAlias = HostStat  # noqa: Y015
+
+@_typing.final
+class ListHostsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOSTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hosts(self) -> _containers.RepeatedCompositeFieldContainer[Global___HostStat]: ...
+    def __init__(
+        self,
+        *,
+        hosts: _abc.Iterable[Global___HostStat] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hosts", b"hosts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHostsResponse: _TypeAlias = ListHostsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteHostRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_ID_FIELD_NUMBER: _builtins.int
+    host_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        host_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["host_id", b"host_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteHostRequest: _TypeAlias = DeleteHostRequest  # noqa: Y015
+
+@_typing.final
+class DeleteHostResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteHostResponse: _TypeAlias = DeleteHostResponse  # noqa: Y015
 
 @_typing.final
 class LeaveHostRequest(_message.Message):

@@ -54,6 +54,26 @@ class SchedulerStub:
                 request_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.LeaveHostRequest.SerializeToString,
                 response_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.LeaveHostResponse.FromString,
                 _registered_method=True)
+        self.StatPeer = channel.unary_unary(
+                '/damselfly.scheduler.v1.Scheduler/StatPeer',
+                request_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.StatPeerRequest.SerializeToString,
+                response_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.StatPeerResponse.FromString,
+                _registered_method=True)
+        self.DeleteTask = channel.unary_unary(
+                '/damselfly.scheduler.v1.Scheduler/DeleteTask',
+                request_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteTaskRequest.SerializeToString,
+                response_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteTaskResponse.FromString,
+                _registered_method=True)
+        self.ListHosts = channel.unary_unary(
+                '/damselfly.scheduler.v1.Scheduler/ListHosts',
+                request_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.ListHostsRequest.SerializeToString,
+                response_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.ListHostsResponse.FromString,
+                _registered_method=True)
+        self.DeleteHost = channel.unary_unary(
+                '/damselfly.scheduler.v1.Scheduler/DeleteHost',
+                request_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteHostRequest.SerializeToString,
+                response_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteHostResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerServicer:
@@ -86,6 +106,32 @@ class SchedulerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StatPeer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTask(self, request, context):
+        """Forgets a task's peers on one host (all of them when host_id is empty).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListHosts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteHost(self, request, context):
+        """Removes a host and its peers; their children are given other parents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +154,26 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.LeaveHost,
                     request_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.LeaveHostRequest.FromString,
                     response_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.LeaveHostResponse.SerializeToString,
+            ),
+            'StatPeer': grpc.unary_unary_rpc_method_handler(
+                    servicer.StatPeer,
+                    request_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.StatPeerRequest.FromString,
+                    response_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.StatPeerResponse.SerializeToString,
+            ),
+            'DeleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTask,
+                    request_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteTaskRequest.FromString,
+                    response_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteTaskResponse.SerializeToString,
+            ),
+            'ListHosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHosts,
+                    request_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.ListHostsRequest.FromString,
+                    response_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.ListHostsResponse.SerializeToString,
+            ),
+            'DeleteHost': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteHost,
+                    request_deserializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteHostRequest.FromString,
+                    response_serializer=damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteHostResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +284,114 @@ class Scheduler:
             '/damselfly.scheduler.v1.Scheduler/LeaveHost',
             damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.LeaveHostRequest.SerializeToString,
             damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.LeaveHostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StatPeer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/damselfly.scheduler.v1.Scheduler/StatPeer',
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.StatPeerRequest.SerializeToString,
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.StatPeerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/damselfly.scheduler.v1.Scheduler/DeleteTask',
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteTaskRequest.SerializeToString,
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/damselfly.scheduler.v1.Scheduler/ListHosts',
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.ListHostsRequest.SerializeToString,
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.ListHostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/damselfly.scheduler.v1.Scheduler/DeleteHost',
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteHostRequest.SerializeToString,
+            damselfly_dot_scheduler_dot_v1_dot_scheduler__pb2.DeleteHostResponse.FromString,
             options,
             channel_credentials,
             insecure,

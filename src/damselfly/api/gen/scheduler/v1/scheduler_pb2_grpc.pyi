@@ -38,6 +38,12 @@ class SchedulerStub:
     StatTask: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.StatTaskRequest, _scheduler_pb2.StatTaskResponse]
     LeaveHost: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.LeaveHostRequest, _scheduler_pb2.LeaveHostResponse]
     """A daemon that stops removes its host and peers."""
+    StatPeer: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.StatPeerRequest, _scheduler_pb2.StatPeerResponse]
+    DeleteTask: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.DeleteTaskRequest, _scheduler_pb2.DeleteTaskResponse]
+    """Forgets a task's peers on one host (all of them when host_id is empty)."""
+    ListHosts: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.ListHostsRequest, _scheduler_pb2.ListHostsResponse]
+    DeleteHost: _grpc.UnaryUnaryMultiCallable[_scheduler_pb2.DeleteHostRequest, _scheduler_pb2.DeleteHostResponse]
+    """Removes a host and its peers; their children are given other parents."""
 
 @_typing.type_check_only
 class SchedulerAsyncStub(SchedulerStub):
@@ -49,6 +55,12 @@ class SchedulerAsyncStub(SchedulerStub):
     StatTask: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.StatTaskRequest, _scheduler_pb2.StatTaskResponse]  # type: ignore[assignment]
     LeaveHost: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.LeaveHostRequest, _scheduler_pb2.LeaveHostResponse]  # type: ignore[assignment]
     """A daemon that stops removes its host and peers."""
+    StatPeer: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.StatPeerRequest, _scheduler_pb2.StatPeerResponse]  # type: ignore[assignment]
+    DeleteTask: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.DeleteTaskRequest, _scheduler_pb2.DeleteTaskResponse]  # type: ignore[assignment]
+    """Forgets a task's peers on one host (all of them when host_id is empty)."""
+    ListHosts: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.ListHostsRequest, _scheduler_pb2.ListHostsResponse]  # type: ignore[assignment]
+    DeleteHost: _aio.UnaryUnaryMultiCallable[_scheduler_pb2.DeleteHostRequest, _scheduler_pb2.DeleteHostResponse]  # type: ignore[assignment]
+    """Removes a host and its peers; their children are given other parents."""
 
 class SchedulerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -81,5 +93,35 @@ class SchedulerServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_scheduler_pb2.LeaveHostResponse, _abc.Awaitable[_scheduler_pb2.LeaveHostResponse]]:
         """A daemon that stops removes its host and peers."""
+
+    @_abc_1.abstractmethod
+    def StatPeer(
+        self,
+        request: _scheduler_pb2.StatPeerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduler_pb2.StatPeerResponse, _abc.Awaitable[_scheduler_pb2.StatPeerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteTask(
+        self,
+        request: _scheduler_pb2.DeleteTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduler_pb2.DeleteTaskResponse, _abc.Awaitable[_scheduler_pb2.DeleteTaskResponse]]:
+        """Forgets a task's peers on one host (all of them when host_id is empty)."""
+
+    @_abc_1.abstractmethod
+    def ListHosts(
+        self,
+        request: _scheduler_pb2.ListHostsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduler_pb2.ListHostsResponse, _abc.Awaitable[_scheduler_pb2.ListHostsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteHost(
+        self,
+        request: _scheduler_pb2.DeleteHostRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_scheduler_pb2.DeleteHostResponse, _abc.Awaitable[_scheduler_pb2.DeleteHostResponse]]:
+        """Removes a host and its peers; their children are given other parents."""
 
 def add_SchedulerServicer_to_server(servicer: SchedulerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,190 @@
+"""The daemon on its own (no scheduler): origin quirks, single flight, ranges, rate limits
+and storage GC, against a real local origin."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from damselfly.api import convert
+from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
+from damselfly.core.models import ByteRange, DownloadRequest
+from damselfly.daemon.download.task_manager import validate
+from damselfly.daemon.server import DaemonServer
+from damselfly.daemon.storage.gc import GcLimits
+from damselfly.daemon.storage.tasks import TaskState
+from damselfly.demo.origin import Origin
+from tests.integration.harness import MIB, Swarm, download, make_file, sha256_of
+
+SIZE = 24 * MIB + 777
+
+
+async def standalone(root: Path, files: Path, **download: object) -> tuple[Origin, DaemonServer]:
+    origin = Origin(files)
+    await origin.start()
+    swarm = Swarm(root, origin)
+    config = swarm.daemon_config("alone")
+    config.download.origin_retry_backoff_s = 0.05
+    for key, value in download.items():
+        setattr(config.download, key, value)
+    daemon = DaemonServer(config)
+    await daemon.start()
+    return origin, daemon
+
+
+def run(
+    tmp_path: Path,
+    scenario: Callable[[Origin, DaemonServer, Path], Awaitable[None]],
+    **download: object,
+) -> None:
+    files = tmp_path / "files"
+    files.mkdir()
+
+    async def main() -> None:
+        origin, daemon = await standalone(tmp_path, files, **download)
+        try:
+            await scenario(origin, daemon, files)
+        finally:
+            await daemon.stop()
+            await origin.stop()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", ["files", "norange", "chunked", "redirect", "flaky"])
+def test_origin_quirks(tmp_path: Path, mode: str) -> None:
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        expected = make_file(files / "q.bin", SIZE)
+        url = f"http://127.0.0.1:{origin.port}/{mode}/q.bin"
+        out = tmp_path / "out.bin"
+        result = await download(daemon, DownloadRequest(url, str(out)))
+        assert sha256_of(out) == expected
+        assert result.traffic.back_to_source == SIZE
+        if mode == "flaky":
+            assert origin.requests >= 3  # two 503 answers, retried with backoff
+        if mode in ("norange", "chunked"):
+            assert origin.bytes_sent == SIZE  # one stream, no second attempt
+
+    run(tmp_path, scenario)
+
+
+async def via_socket(daemon: DaemonServer, request: DownloadRequest) -> int:
+    """Download through the daemon's unix socket, as dfget does; returns the length."""
+    async with grpc.aio.insecure_channel(f"unix:{daemon.config.server.socket}") as chan:
+        stub: dfdaemon_pb2_grpc.DfdaemonDownloadAsyncStub = dfdaemon_pb2_grpc.DfdaemonDownloadStub(
+            chan
+        )
+        call = stub.DownloadTask(
+            dfdaemon_pb2.DownloadTaskRequest(download=convert.download_to_pb(request))
+        )
+        length = -1
+        async for message in call:
+            if message.WhichOneof("response") == "finished":
+                length = message.finished.content_length
+        return length
+
+
+def test_concurrent_requests_share_one_download(tmp_path: Path) -> None:
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        expected = make_file(files / "s.bin", SIZE)
+        url = f"http://127.0.0.1:{origin.port}/files/s.bin?rate={40 * MIB}"
+        outputs = [tmp_path / f"out{i}.bin" for i in range(20)]
+        lengths = await asyncio.gather(
+            *(via_socket(daemon, DownloadRequest(url, str(out))) for out in outputs)
+        )
+        assert lengths == [SIZE] * 20
+        assert all(sha256_of(out) == expected for out in outputs)
+        assert origin.bytes_sent == SIZE
+
+    run(tmp_path, scenario)
+
+
+RANGES = [(0, 1), (0, 4 * MIB), (4 * MIB - 10, 20), (5 * MIB + 3, 9 * MIB), (SIZE - 5, 5)]
+
+
+def test_ranged_reads_are_byte_exact(tmp_path: Path) -> None:
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        make_file(files / "r.bin", SIZE)
+        data = (files / "r.bin").read_bytes()
+        url = f"http://127.0.0.1:{origin.port}/files/r.bin"
+        for start, length in RANGES:
+            out = tmp_path / f"r{start}-{length}.bin"
+            request = DownloadRequest(url, str(out), range=ByteRange(start, length))
+            result = await download(daemon, request)
+            assert out.read_bytes() == data[start : start + length]
+            assert result.content_length == length
+        past_end = tmp_path / "past.bin"
+        clipped = DownloadRequest(url, str(past_end), range=ByteRange(SIZE - 3, 100))
+        await download(daemon, clipped)
+        assert past_end.read_bytes() == data[SIZE - 3 :]
+
+    run(tmp_path, scenario)
+
+
+def test_range_is_served_from_a_partial_task(tmp_path: Path) -> None:
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        make_file(files / "p.bin", SIZE)
+        data = (files / "p.bin").read_bytes()
+        url = f"http://127.0.0.1:{origin.port}/files/p.bin?rate={6 * MIB}"
+        whole = asyncio.create_task(download(daemon, DownloadRequest(url, str(tmp_path / "w"))))
+        out = tmp_path / "head.bin"
+        await download(daemon, DownloadRequest(url, str(out), range=ByteRange(100, 1000)))
+        task = daemon.store.get(validate(DownloadRequest(url)))
+        assert task is not None
+        assert task.state is TaskState.RUNNING  # the range did not wait for the whole task
+        assert out.read_bytes() == data[100:1100]
+        await whole
+
+    run(tmp_path, scenario, back_to_source_concurrency=1)
+
+
+def test_rate_limit_is_held(tmp_path: Path) -> None:
+    limit, size = 10 * MIB, 20 * MIB
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        make_file(files / "l.bin", size)
+        url = f"http://127.0.0.1:{origin.port}/files/l.bin"
+        began = time.perf_counter()
+        await download(daemon, DownloadRequest(url, str(tmp_path / "l.out"), rate_limit=limit))
+        rate = size / (time.perf_counter() - began)
+        assert 0.9 * limit <= rate <= 1.1 * limit, f"{rate / MIB:.1f} MiB/s"
+
+    run(tmp_path, scenario)
+
+
+def test_gc_evicts_least_recently_used_and_never_a_running_task(tmp_path: Path) -> None:
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        ids = []
+        for i in range(3):
+            make_file(files / f"g{i}.bin", 5 * MIB, seed=i)
+            request = DownloadRequest(f"http://127.0.0.1:{origin.port}/files/g{i}.bin")
+            await download(daemon, request)
+            ids.append(validate(request))
+        make_file(files / "slow.bin", 8 * MIB, seed=9)
+        slow = DownloadRequest(f"http://127.0.0.1:{origin.port}/files/slow.bin?rate={4 * MIB}")
+        running = asyncio.create_task(download(daemon, slow))
+        slow_id = validate(slow)
+        while (task := daemon.store.get(slow_id)) is None or not task.pieces:
+            await asyncio.sleep(0.01)
+        # Uses, oldest first: the running task, then g1, g0, g2.
+        now = time.time()
+        for task_id, age in ((slow_id, 400), (ids[1], 300), (ids[0], 200), (ids[2], 100)):
+            stored = daemon.store.get(task_id)
+            assert stored is not None
+            stored.touch(now - age)
+        # 8 MiB (running, preallocated) + 3 x 5 MiB held; 14 MiB allowed: two must go.
+        limits = GcLimits(ttl_s=3600, quota_bytes=14 * MIB)
+        evicted = daemon.store.collect(limits, now)
+        assert evicted == [ids[1], ids[0]]
+        assert daemon.store.get(slow_id) is not None
+        assert daemon.store.get(ids[2]) is not None
+        expired = daemon.store.collect(GcLimits(ttl_s=50), now)
+        assert expired == [ids[2]]
+        await running
+
+    run(tmp_path, scenario)
