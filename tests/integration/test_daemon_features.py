@@ -14,7 +14,7 @@ import pytest
 from damselfly.api import convert
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
 from damselfly.core.models import ByteRange, DownloadRequest
-from damselfly.daemon.download.task_manager import validate
+from damselfly.daemon.download.task_manager import Progress, validate
 from damselfly.daemon.server import DaemonServer
 from damselfly.daemon.storage.gc import GcLimits
 from damselfly.daemon.storage.tasks import TaskState
@@ -167,24 +167,25 @@ def test_gc_evicts_least_recently_used_and_never_a_running_task(tmp_path: Path) 
             ids.append(validate(request))
         make_file(files / "slow.bin", 8 * MIB, seed=9)
         slow = DownloadRequest(f"http://127.0.0.1:{origin.port}/files/slow.bin?rate={4 * MIB}")
-        running = asyncio.create_task(download(daemon, slow))
         slow_id = validate(slow)
-        while (task := daemon.store.get(slow_id)) is None or not task.pieces:
-            await asyncio.sleep(0.01)
-        # Uses, oldest first: the running task, then g1, g0, g2.
-        now = time.time()
-        for task_id, age in ((slow_id, 400), (ids[1], 300), (ids[0], 200), (ids[2], 100)):
-            stored = daemon.store.get(task_id)
-            assert stored is not None
-            stored.touch(now - age)
-        # 8 MiB (running, preallocated) + 3 x 5 MiB held; 14 MiB allowed: two must go.
-        limits = GcLimits(ttl_s=3600, quota_bytes=14 * MIB)
-        evicted = daemon.store.collect(limits, now)
-        assert evicted == [ids[1], ids[0]]
-        assert daemon.store.get(slow_id) is not None
-        assert daemon.store.get(ids[2]) is not None
-        expired = daemon.store.collect(GcLimits(ttl_s=50), now)
-        assert expired == [ids[2]]
-        await running
+        assert daemon.tasks is not None
+        checked = False
+        async for event in daemon.tasks.download(slow):
+            if checked or not isinstance(event, Progress) or event.completed_pieces == 0:
+                continue
+            checked = True
+            # Uses, oldest first: the running task, then g1, g0, g2.
+            now = time.time()
+            for task_id, age in ((slow_id, 400), (ids[1], 300), (ids[0], 200), (ids[2], 100)):
+                stored = daemon.store.get(task_id)
+                assert stored is not None
+                stored.touch(now - age)
+            # 8 MiB (running, preallocated) + 3 x 5 MiB held; 14 MiB allowed: two must go.
+            evicted = daemon.store.collect(GcLimits(ttl_s=3600, quota_bytes=14 * MIB), now)
+            assert evicted == [ids[1], ids[0]]
+            assert daemon.store.get(ids[2]) is not None
+            assert daemon.store.collect(GcLimits(ttl_s=50), now) == [ids[2]]
+            assert daemon.store.get(slow_id) is not None
+        assert checked
 
     run(tmp_path, scenario)
