@@ -66,14 +66,38 @@ def test_piece_only_one_parent_has() -> None:
     assert take(planner) == (5, "b")
 
 
-def test_never_hands_out_done_or_inflight() -> None:
+def test_never_hands_out_done_or_twice_from_one_parent() -> None:
     planner = planner_with({"a": [0, 1, 2], "b": [0, 1, 2]}, done={1})
     handed = {take(planner), take(planner)}
     assert {h[0] for h in handed if h} == {0, 2}
+    # Endgame: each piece in flight is asked once more, from the other parent.
+    duplicates = {take(planner), take(planner)}
+    assert duplicates == {(n, "b" if p == "a" else "a") for n, p in handed if p}
     assert planner.next() is None
-    planner.finished(0)
-    assert planner.next() is None  # 0 is done now, 2 still in flight
+    assert planner.finished(0, "a") is True
+    assert planner.finished(0, "b") is False  # the slower copy is not needed
+    assert planner.next() is None
     assert planner.done == {0, 1}
+
+
+def test_endgame_waits_until_every_missing_piece_is_in_flight() -> None:
+    planner = planner_with({"a": [0, 1], "b": [0, 1]})
+    assert take(planner) == (0, "a")
+    assert take(planner) == (1, "b")  # the unstarted piece goes before any duplicate
+    assert take(planner) == (0, "b")  # then the oldest piece in flight, elsewhere
+    assert take(planner) == (1, "a")
+    assert take(planner) is None
+
+
+def test_faster_parent_gets_more_pieces() -> None:
+    planner = planner_with({"fast": list(range(40)), "slow": list(range(40))})
+    planner.started(0, "fast")
+    planner.finished(0, "fast", seconds=PIECE / 100.0)  # 100 B/s
+    planner.started(1, "slow")
+    planner.finished(1, "slow", seconds=PIECE / 10.0)  # 10 B/s
+    taken = [take(planner) for _ in range(11)]
+    by_fast = sum(1 for t in taken if t and t[1] == "fast")
+    assert by_fast == 10  # ten in flight at the fast one before one more at the slow one
 
 
 def test_failed_piece_not_asked_again_from_that_parent() -> None:

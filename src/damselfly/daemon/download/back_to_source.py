@@ -98,13 +98,18 @@ class BackToSource:
         if not response.ranged:
             await self._consume(response, None)
             return
-        probe = bytearray()
+        probe = bytearray(max(response.content_length, 0))
+        got = 0
         try:
-            async for chunk in response.chunks():
-                await acquire_all(self.buckets, len(chunk))
-                probe += chunk
+            while got < len(probe):
+                count = await response.readinto(memoryview(probe)[got:])
+                if count == 0:
+                    break
+                await acquire_all(self.buckets, count)
+                got += count
         finally:
             response.close()
+        del probe[got:]
         if len(probe) != response.content_length:
             raise OriginUnreachable(
                 f"origin ended the first range early for {display_url(task.url)}"
@@ -156,22 +161,19 @@ class BackToSource:
         view[: len(prefix)] = prefix
         filled, received = len(prefix), 0
         try:
-            async for chunk in response.chunks():
-                await acquire_all(self.buckets, len(chunk))
-                data = memoryview(chunk)
-                received += len(data)
-                pos = 0
-                while pos < len(data):
-                    take = min(piece_length - filled, len(data) - pos)
-                    view[filled : filled + take] = data[pos : pos + take]
-                    filled += take
-                    pos += take
-                    if filled == piece_length:
-                        self._emit(number, view, filled)
-                        number += 1
-                        filled = 0
-                        if last is not None and number > last:
-                            return
+            while True:
+                count = await response.readinto(view[filled:])
+                if count == 0:
+                    break
+                await acquire_all(self.buckets, count)
+                received += count
+                filled += count
+                if filled == piece_length:
+                    self._emit(number, view, filled)
+                    number += 1
+                    filled = 0
+                    if last is not None and number > last:
+                        return
             if filled:
                 self._emit(number, view, filled)
                 number += 1

@@ -135,6 +135,11 @@ class Conductor:
         self._answered.set()
         if kind == "normal_task":
             self._rescheduling = False
+            log.info(
+                "task %s: %d candidate parents",
+                self.task.id[:12],
+                len(response.normal_task.candidate_parents),
+            )
             for parent_pb in response.normal_task.candidate_parents:
                 parent = convert.parent_from_pb(parent_pb)
                 if self.planner.add_parent(parent.peer_id):
@@ -256,6 +261,11 @@ class Conductor:
                 stream.send(_piece_failed(piece.number, parent_id, reason))
                 self._wake.set()
                 continue
+            cost_ns = time.perf_counter_ns() - started
+            if self.planner.is_done(piece.number):
+                # An endgame duplicate that lost the race: the piece is already written.
+                self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
+                continue
             traffic = (
                 Traffic.SEED_PEER if parent.host.type is HostType.SEED else Traffic.REMOTE_PEER
             )
@@ -266,10 +276,10 @@ class Conductor:
                 piece.crc32c,
                 parent_id=parent_id,
                 traffic=traffic,
-                cost_ns=time.perf_counter_ns() - started,
+                cost_ns=cost_ns,
             )
             self.task.write_piece(done, view)
-            self.planner.finished(piece.number)
+            self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
             reporter.add(done)
             self._wake.set()
 

@@ -136,8 +136,18 @@ class TaskManager:
         yield Finished(length, request.output_path, traffic, time.monotonic() - began)
 
     async def _conduct(self, task: LocalTask, request: DownloadRequest) -> None:
+        began = time.monotonic()
         try:
             await Conductor(self.ctx, task, request).run()
+            t = task.traffic
+            log.info(
+                "task %s done in %.2f s: %d bytes from the origin, %d from seeds, %d from peers",
+                task.id[:12],
+                time.monotonic() - began,
+                t.back_to_source,
+                t.seed_peer,
+                t.remote_peer,
+            )
         except DamselflyError as exc:
             log.warning("task %s failed: %s", task.id[:12], exc)
             self._fail(task, exc)

@@ -1,25 +1,31 @@
-"""HTTP(S) origin client: one aiohttp session per daemon, errors in our hierarchy.
+"""HTTP(S) origin client; errors in our hierarchy.
 
-5xx and 429 answers are retried with exponential backoff; 4xx are reported with the
-origin's status. Messages never show a URL's query or credentials.
+Plain ``http://`` goes through our thin client (``raw_http``: bytes land straight in the
+piece buffer); ``https://`` and proxied requests through aiohttp. 5xx and 429 answers are
+retried with exponential backoff; 4xx are reported with the origin's status. Messages
+never show a URL's query or credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
 
 from damselfly.core.errors import InvalidArgument, OriginError, OriginUnreachable
+from damselfly.daemon.source.raw_http import raw_get
 
 SUPPORTED_SCHEMES = ("http", "https")
-_CHUNK = 1 << 20
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _RETRYABLE = {429, 500, 502, 503, 504}
+_REDIRECTS = {301, 302, 303, 307, 308}
+_MAX_REDIRECTS = 5
 
 
 def display_url(url: str) -> str:
@@ -40,6 +46,25 @@ def check_url(url: str) -> None:
         raise InvalidArgument(f"URL {url!r} has no host")
 
 
+class Body(Protocol):
+    async def readinto(self, view: memoryview) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class _AiohttpBody:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+
+    async def readinto(self, view: memoryview) -> int:
+        data = await self.response.content.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.response.close()
+
+
 @dataclass
 class OriginResponse:
     status: int
@@ -49,24 +74,25 @@ class OriginResponse:
     """Offset of the first byte of this response in the content."""
     total_length: int
     """Length of the whole content; -1 when unknown."""
-    response: aiohttp.ClientResponse
+    body: Body
+    shown_url: str
 
     @property
     def ranged(self) -> bool:
         return self.status == 206
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def readinto(self, view: memoryview) -> int:
+        """Up to ``len(view)`` bytes of the body into ``view``; 0 at its end."""
         try:
-            async for chunk in self.response.content.iter_chunked(_CHUNK):
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            return await self.body.readinto(view)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise OriginUnreachable(
-                f"origin connection broke while reading {display_url(str(self.response.url))}: "
-                f"{exc.__class__.__name__}"
+                f"origin connection broke while reading {self.shown_url}: "
+                f"{exc.__class__.__name__}; retry the download"
             ) from None
 
     def close(self) -> None:
-        self.response.close()
+        self.body.close()
 
 
 class HttpSource:
@@ -77,6 +103,7 @@ class HttpSource:
         retries: int = 3,
         backoff_s: float = 0.5,
     ) -> None:
+        self.connect_timeout_s = connect_timeout_s
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
         )
@@ -90,65 +117,96 @@ class HttpSource:
             )
         return self._session
 
+    async def _request(
+        self, url: str, headers: dict[str, str]
+    ) -> tuple[int, Mapping[str, str], Body]:
+        proxied = any(os.environ.get(v) for v in ("http_proxy", "HTTP_PROXY"))
+        if urlsplit(url).scheme != "http" or proxied:
+            response = await self._client().get(url, headers=headers)
+            lowered = {k.lower(): v for k, v in response.headers.items()}
+            if response.content_length is not None:
+                lowered["content-length"] = str(response.content_length)
+            return response.status, lowered, _AiohttpBody(response)
+        for _ in range(_MAX_REDIRECTS + 1):
+            answer = await raw_get(url, headers, self.connect_timeout_s)
+            location = answer.headers.get("location")
+            if answer.status not in _REDIRECTS or not location:
+                return answer.status, answer.headers, answer
+            answer.close()
+            url = urljoin(url, location)
+        raise OriginError(f"origin redirected more than {_MAX_REDIRECTS} times")
+
     async def open(
         self, url: str, headers: Mapping[str, str], start: int = 0, end: int | None = None
     ) -> OriginResponse:
         """GET ``url`` asking for bytes ``start..end`` (inclusive; ``end`` None: to the end).
 
-        ``start=0, end=None`` still sends ``Range: bytes=0-`` so one request tells both
-        the length and whether the origin serves ranges; an origin without Range support
-        answers 200 with the whole content.
+        An origin without Range support answers 200 with the whole content.
         """
         check_url(url)
         request_headers = {k: v for k, v in headers.items() if k.lower() != "range"}
         request_headers["Range"] = f"bytes={start}-{'' if end is None else end}"
         shown = display_url(url)
         delay = self.backoff_s
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
-                response = await self._client().get(url, headers=request_headers)
+                status, fields, body = await self._request(url, request_headers)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise OriginUnreachable(
                     f"cannot reach the origin for {shown} ({exc.__class__.__name__}); "
                     "check the URL and the network"
                 ) from None
-            if response.status in _RETRYABLE and attempt < self.retries:
-                response.release()
+            if status in _RETRYABLE and attempt < self.retries:
+                body.close()
+                attempt += 1
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
-            if response.status == 416 and start == 0 and end is None:
+            if status == 416 and start == 0 and end is None and "Range" in request_headers:
                 # An empty content has no byte 0 to range over: ask for it plainly.
-                response.release()
+                body.close()
                 request_headers.pop("Range")
                 continue
-            if response.status == 416:
-                response.release()
-                raise OriginError(f"origin has no bytes from {start} on for {shown}", 416)
-            if response.status >= 400:
-                reason = response.reason or ""
-                response.release()
+            if status >= 400:
+                body.close()
+                reason = _REASONS.get(status, "")
                 raise OriginError(
-                    f"origin answered {response.status} {reason} for {shown}".replace("  ", " "),
-                    response.status,
+                    f"origin answered {status} {reason} for {shown}".replace("  ", " "), status
                 )
-            return _describe(response, shown)
-        raise AssertionError("unreachable")
+            return _describe(status, fields, body, shown)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
 
 
-def _describe(response: aiohttp.ClientResponse, shown: str) -> OriginResponse:
-    length = response.content_length
-    content_length = -1 if length is None else length
-    if response.status != 206:
-        return OriginResponse(response.status, content_length, 0, content_length, response)
-    match = _CONTENT_RANGE_RE.match(response.headers.get("Content-Range", ""))
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    410: "Gone",
+    416: "Range Not Satisfiable",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def _describe(status: int, fields: Mapping[str, str], body: Body, shown: str) -> OriginResponse:
+    length_text = fields.get("content-length", "")
+    chunked = "chunked" in fields.get("transfer-encoding", "").lower()
+    content_length = int(length_text) if length_text.isdigit() and not chunked else -1
+    if status != 206:
+        return OriginResponse(status, content_length, 0, content_length, body, shown)
+    match = _CONTENT_RANGE_RE.match(fields.get("content-range", ""))
     if match is None:
-        response.close()
+        body.close()
         raise OriginError(f"origin sent a partial answer without a valid Content-Range for {shown}")
     first, last = int(match.group(1)), int(match.group(2))
     total = -1 if match.group(3) == "*" else int(match.group(3))
-    return OriginResponse(206, last - first + 1, first, total, response)
+    return OriginResponse(206, last - first + 1, first, total, body, shown)
