@@ -70,6 +70,7 @@ class SchedulerLink:
         self._ring = HashRing(self.addresses)
         self._channels = {address: channel(address) for address in self.addresses}
         self._announcer: asyncio.Task[None] | None = None
+        self._soon = asyncio.Event()
 
     @property
     def enabled(self) -> bool:
@@ -78,20 +79,36 @@ class SchedulerLink:
     def _stub(self, address: str) -> pb_grpc.SchedulerAsyncStub:
         return pb_grpc.SchedulerStub(self._channels[address])
 
-    async def announce_once(self) -> None:
+    async def announce_once(self) -> bool:
+        """Announce the host to every scheduler; False when one did not take it."""
         request = pb.AnnounceHostRequest(
             host=convert.host_to_pb(self.host), interval_seconds=self.interval
         )
+        ok = True
         for address in self.addresses:
             try:
                 await self._stub(address).AnnounceHost(request, timeout=5)
             except grpc.aio.AioRpcError as exc:
+                ok = False
                 log.warning("announce to scheduler %s failed: %s", address, exc.code().name)
+        return ok
+
+    def lost(self) -> None:
+        """A scheduler stream broke (a restart?): announce again soon, so a restarted
+        scheduler knows this host (and its seed role) before the next interval."""
+        self._soon.set()
 
     async def _announce_forever(self) -> None:
+        retry = 0.0
         while True:
-            await asyncio.sleep(self.interval)
-            await self.announce_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._soon.wait(), retry or self.interval)
+            if self._soon.is_set():
+                self._soon.clear()
+                retry = 0.5
+                continue
+            announced = await self.announce_once()
+            retry = 0.0 if announced else min(self.interval, max(0.5, retry * 2))
 
     async def start(self) -> None:
         if self.enabled:

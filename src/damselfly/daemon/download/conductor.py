@@ -62,6 +62,8 @@ class Conductor:
         self._error: DamselflyError | None = None
         self._answered = asyncio.Event()
         self._rescheduling = False
+        self._scheduler_gone = False
+        self._done = False
         self._jobs: set[asyncio.Task[None]] = set()
         self._channels: list[grpc.aio.Channel] = []
         self._reader: asyncio.Task[None] | None = None
@@ -86,9 +88,12 @@ class Conductor:
     async def _with_scheduler(self, stream: PeerStream) -> None:
         download = convert.download_to_pb(self.request)
         download.output_path = ""
-        stream.send(
-            spb.AnnouncePeerRequest(register_peer=spb.RegisterPeerRequest(download=download))
+        register = spb.RegisterPeerRequest(
+            download=download,
+            host=convert.host_to_pb(self.ctx.host),
+            finished_piece_numbers=sorted(self.task.pieces),
         )
+        stream.send(spb.AnnouncePeerRequest(register_peer=register))
         # Not one of the jobs: cancelling a read would cancel the whole stream.
         reader = asyncio.get_running_loop().create_task(self._read_scheduler(stream))
         self._reader = reader
@@ -115,6 +120,7 @@ class Conductor:
             await self._back_to_source(stream, self._need_source)
             return
         await self._verify_and_finish()
+        self._done = True
         stream.send(_finished(self.task.content_length, self.task.piece_count))
 
     # Scheduler stream ----------------------------------------------------------
@@ -123,8 +129,18 @@ class Conductor:
         try:
             async for response in stream.responses():
                 self._on_response(response, stream)
+            if self._answered.is_set() and not self._done:
+                log.warning("task %s: the scheduler ended the stream", self.task.id[:12])
+                self._scheduler_gone = True
+                self.ctx.schedulers.lost()
         except DamselflyError as exc:
-            if not self.planner.complete() and self._need_source is None:
+            if self._answered.is_set() and exc.code is Code.UNAVAILABLE:
+                # The scheduler went away mid-download (a restart, a crash): keep the
+                # parents we have; if they cannot finish, fetch the rest from the origin.
+                log.warning("task %s: scheduler lost: %s", self.task.id[:12], exc)
+                self._scheduler_gone = True
+                self.ctx.schedulers.lost()
+            elif not self.planner.complete() and self._need_source is None:
                 self._error = Unavailable(str(exc)) if exc.code is Code.UNAVAILABLE else exc
         self._answered.set()
         self._wake.set()
@@ -205,6 +221,9 @@ class Conductor:
             if self._error is not None:
                 raise self._error
             if self.planner.complete() or self._empty or self._need_source is not None:
+                return
+            if self._scheduler_gone and (not self.parents or self.planner.stalled()):
+                self._need_source = "the scheduler is gone and the parents cannot finish"
                 return
             if self.parents and self.planner.stalled() and not self._rescheduling:
                 self._rescheduling = True
@@ -329,6 +348,7 @@ class Conductor:
                     )
                 )
             raise
+        self._done = True
         if stream is not None:
             stream.send(
                 spb.AnnouncePeerRequest(
@@ -378,6 +398,30 @@ class Conductor:
             with contextlib.suppress(Exception):
                 await chan.close(None)
         self._channels.clear()
+
+
+async def announce_complete(
+    ctx: DownloadContext, task: LocalTask, request: DownloadRequest
+) -> None:
+    """Tell the task's scheduler that this daemon holds the whole task, so it can serve
+    as a parent (a local hit after a scheduler restart, or a seed asked again)."""
+    if not ctx.schedulers.enabled:
+        return
+    peer = new_peer_id(ctx.host.ip, ctx.host.hostname, seed=ctx.host.type is HostType.SEED)
+    stream = ctx.schedulers.open(task.id, peer)
+    download = convert.download_to_pb(request)
+    download.output_path = ""
+    register = spb.RegisterPeerRequest(
+        download=download,
+        host=convert.host_to_pb(ctx.host),
+        finished_piece_numbers=sorted(task.pieces),
+    )
+    stream.send(spb.AnnouncePeerRequest(register_peer=register))
+    stream.send(_finished(task.content_length, task.piece_count))
+    try:
+        await stream.close()
+    except DamselflyError as exc:
+        log.info("task %s: could not announce the local copy: %s", task.id[:12], exc)
 
 
 def _finished(content_length: int, piece_count: int) -> spb.AnnouncePeerRequest:

@@ -14,9 +14,10 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from damselfly.core.digest import parse_digest
 from damselfly.core.errors import (
@@ -29,7 +30,7 @@ from damselfly.core.errors import (
 from damselfly.core.ids import DEFAULT_FILTERED_QUERY_PARAMS, task_id
 from damselfly.core.models import ByteRange, DownloadRequest, TrafficTotals
 from damselfly.core.pieces import pieces_covering, validate_piece_length
-from damselfly.daemon.download.conductor import Conductor
+from damselfly.daemon.download.conductor import Conductor, announce_complete
 from damselfly.daemon.download.context import DownloadContext
 from damselfly.daemon.source.http import check_url
 from damselfly.daemon.storage.tasks import LocalTask, TaskState
@@ -105,6 +106,7 @@ class TaskManager:
     def __init__(self, ctx: DownloadContext) -> None:
         self.ctx = ctx
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     async def download(self, request: DownloadRequest) -> AsyncIterator[Event]:
         began = time.monotonic()
@@ -113,6 +115,7 @@ class TaskManager:
         local_hit = task is not None and task.is_complete() and task.path.exists()
         if local_hit and task is not None:
             task.touch()
+            self._spawn(announce_complete(self.ctx, task, request))
         if not local_hit:
             task = self.ctx.store.open(tid, request.url, request.digest)
             if tid not in self._running:
@@ -134,6 +137,11 @@ class TaskManager:
             else:
                 await asyncio.to_thread(deliver, task.path, output, request.force_hard_link)
         yield Finished(length, request.output_path, traffic, time.monotonic() - began)
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        running = asyncio.get_running_loop().create_task(job)
+        self._background.add(running)
+        running.add_done_callback(self._background.discard)
 
     async def _conduct(self, task: LocalTask, request: DownloadRequest) -> None:
         began = time.monotonic()
@@ -204,7 +212,7 @@ class TaskManager:
                 continue
 
     async def stop(self) -> None:
-        jobs = list(self._running.values())
+        jobs = [*self._running.values(), *self._background]
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
