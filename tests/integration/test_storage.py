@@ -1,0 +1,63 @@
+"""Daemon storage on a real folder: wake-ups are never lost, and a restart keeps exactly
+the verified pieces."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from damselfly.core.digest import crc32c
+from damselfly.core.models import PieceInfo
+from damselfly.daemon.storage.tasks import TaskState, TaskStore
+
+TASK = "ab" * 32
+PIECE = 4 << 20
+
+
+def test_change_between_asking_and_waiting_still_wakes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = TaskStore(tmp_path)
+        task = store.open(TASK, "http://origin/x", "")
+        waiter = task.changed()  # asked for ...
+        task.set_layout(3, PIECE)  # ... a change lands before anyone awaits ...
+        await asyncio.wait_for(waiter, 1)  # ... and the waiter has it
+        store.close()
+
+    asyncio.run(scenario())
+
+
+def test_restart_keeps_recorded_pieces_and_completed_tasks(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = TaskStore(tmp_path)
+        partial = store.open(TASK, "http://origin/x", "")
+        partial.set_layout(3 * PIECE, PIECE)
+        data = memoryview(bytes(range(256)) * (PIECE // 256))
+        partial.write_piece(PieceInfo(1, PIECE, PIECE, crc32c(data)), data)
+        done = store.open("cd" * 32, "http://origin/y", "")
+        done.set_layout(5, PIECE)
+        done.write_piece(PieceInfo(0, 0, 5, crc32c(b"hello")), memoryview(b"hello"))
+        await done.succeed(5)
+        gone = store.open("ef" * 32, "http://origin/z", "")
+        gone.set_layout(5, PIECE)
+        gone.write_piece(PieceInfo(0, 0, 5, crc32c(b"bye!!")), memoryview(b"bye!!"))
+        await gone.succeed(5)
+        store.close()
+        store.content_path("ef" * 32).unlink()  # a completed task's file vanished
+
+        reopened = TaskStore(tmp_path)
+        again = reopened.get(TASK)
+        assert again is not None
+        assert again.state is TaskState.FAILED  # resumable, not presented as complete
+        assert set(again.pieces) == {1}
+        assert (again.content_length, again.piece_length, again.piece_count) == (
+            3 * PIECE,
+            PIECE,
+            3,
+        )
+        finished = reopened.get("cd" * 32)
+        assert finished is not None and finished.is_complete()
+        assert finished.path.read_bytes() == b"hello"
+        assert reopened.get("ef" * 32) is None
+        reopened.close()
+
+    asyncio.run(scenario())
