@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from damselfly.core.models import PieceInfo
-from damselfly.daemon.download.planner import MAX_PARENT_FAILURES, PiecePlanner
+from damselfly.daemon.download.planner import (
+    LATE_UNMEASURED_S,
+    MAX_INFLIGHT,
+    MAX_PARENT_FAILURES,
+    MIN_INFLIGHT,
+    TARGET_LATENCY_S,
+    PiecePlanner,
+)
 
 PIECE = 4
 
@@ -22,30 +31,72 @@ def planner_with(parents: dict[str, list[int]], *, done: set[int] | None = None)
     return planner
 
 
-def take(planner: PiecePlanner) -> tuple[int, str] | None:
+def take(planner: PiecePlanner, now: float = 0.0) -> tuple[int, str] | None:
     """Ask for the next piece and mark it started, as a worker does."""
-    got = planner.next()
+    got = planner.next(now)
     if got is None:
         return None
     piece, parent_id = got
-    planner.started(piece.number, parent_id)
+    planner.started(piece.number, parent_id, now)
     return piece.number, parent_id
 
 
-def test_lowest_piece_first_from_one_parent() -> None:
+def test_every_piece_once_from_one_parent() -> None:
     planner = planner_with({"a": [3, 0, 2, 1]})
-    assert [take(planner) for _ in range(5)] == [(0, "a"), (1, "a"), (2, "a"), (3, "a"), None]
+    order = []
+    while (got := take(planner)) is not None:
+        order.append(got)
+        planner.finished(got[0], "a")
+    assert sorted(order) == [(0, "a"), (1, "a"), (2, "a"), (3, "a")]
+
+
+def test_rarest_piece_among_parents_first() -> None:
+    planner = planner_with({"a": [0, 1, 2, 3], "b": [0, 1], "c": [0, 1, 3]})
+    planner.parents["b"].load = planner.parents["c"].load = MIN_INFLIGHT  # only a is free
+    assert take(planner) == (2, "a")  # held by a alone
+    assert take(planner) == (3, "a")  # held by two parents, 0 and 1 by three
+
+
+def test_children_of_one_seed_ask_for_different_pieces() -> None:
+    firsts = set()
+    for seed in range(20):
+        planner = planner_with({"seed": list(range(64))})
+        planner.rng = random.Random(seed)
+        got = take(planner)
+        assert got is not None
+        firsts.add(got[0])
+    assert len(firsts) >= 10  # not everyone starts with piece 0
+
+
+def test_unmeasured_parent_gets_few_pieces_at_once() -> None:
+    planner = planner_with({"a": list(range(20))})
+    taken = [take(planner) for _ in range(MIN_INFLIGHT + 1)]
+    assert taken[-1] is None
+    assert planner.parents["a"].load == MIN_INFLIGHT
+
+
+@pytest.mark.parametrize(
+    ("bytes_per_s", "allowed"),
+    [(1.0, MIN_INFLIGHT), (PIECE / TARGET_LATENCY_S * 3.5, 4), (1e12, MAX_INFLIGHT)],
+)
+def test_measured_parent_gets_what_it_can_turn_around(bytes_per_s: float, allowed: int) -> None:
+    planner = planner_with({"a": list(range(40))})
+    planner.parents["a"].bytes_per_s = bytes_per_s
+    taken = 0
+    while take(planner) is not None:
+        taken += 1
+    assert taken == allowed
 
 
 @pytest.mark.parametrize("parent_count", [2, 3, 4])
 def test_load_spreads_over_parents(parent_count: int) -> None:
-    count = parent_count * 3
+    count = parent_count * MIN_INFLIGHT
     names = [f"p{i}" for i in range(parent_count)]
-    planner = planner_with({name: list(range(count)) for name in names})
+    planner = planner_with({name: list(range(count + 5)) for name in names})
     taken = [take(planner) for _ in range(count)]
-    assert [t[0] for t in taken if t] == list(range(count))  # still in order
+    assert len({t[0] for t in taken if t}) == count  # all different pieces
     loads = {name: sum(1 for t in taken if t and t[1] == name) for name in names}
-    assert set(loads.values()) == {3}
+    assert set(loads.values()) == {MIN_INFLIGHT}
 
 
 def test_least_loaded_parent_serves_next() -> None:
@@ -70,34 +121,40 @@ def test_never_hands_out_done_or_twice_from_one_parent() -> None:
     planner = planner_with({"a": [0, 1, 2], "b": [0, 1, 2]}, done={1})
     handed = {take(planner), take(planner)}
     assert {h[0] for h in handed if h} == {0, 2}
-    # Endgame: each piece in flight is asked once more, from the other parent.
-    duplicates = {take(planner), take(planner)}
-    assert duplicates == {(n, "b" if p == "a" else "a") for n, p in handed if p}
-    assert planner.next() is None
+    assert planner.next(now=1.0) is None  # in flight, but not late yet
+    # Endgame: once late, each piece in flight is asked once more, from the other parent.
+    late = LATE_UNMEASURED_S + 1
+    duplicates = {take(planner, late), take(planner, late)}
+    assert duplicates == {(h[0], "b" if h[1] == "a" else "a") for h in handed if h}
+    assert planner.next(now=late) is None
     assert planner.finished(0, "a") is True
     assert planner.finished(0, "b") is False  # the slower copy is not needed
-    assert planner.next() is None
+    assert planner.next(now=late) is None
     assert planner.done == {0, 1}
 
 
 def test_endgame_waits_until_every_missing_piece_is_in_flight() -> None:
     planner = planner_with({"a": [0, 1], "b": [0, 1]})
-    assert take(planner) == (0, "a")
-    assert take(planner) == (1, "b")  # the unstarted piece goes before any duplicate
-    assert take(planner) == (0, "b")  # then the oldest piece in flight, elsewhere
-    assert take(planner) == (1, "a")
-    assert take(planner) is None
+    first, second = take(planner), take(planner)
+    assert first is not None and second is not None
+    assert {first[0], second[0]} == {0, 1}  # unstarted pieces go before any duplicate
+    later = LATE_UNMEASURED_S + 1
+    third = take(planner, later)  # then the oldest late piece, elsewhere
+    assert third == (first[0], second[1])
+    assert take(planner, later) == (second[0], first[1])
+    assert take(planner, later) is None
 
 
 def test_faster_parent_gets_more_pieces() -> None:
     planner = planner_with({"fast": list(range(40)), "slow": list(range(40))})
     planner.started(0, "fast")
-    planner.finished(0, "fast", seconds=PIECE / 100.0)  # 100 B/s
+    planner.finished(0, "fast", seconds=PIECE / 1e6)
     planner.started(1, "slow")
-    planner.finished(1, "slow", seconds=PIECE / 10.0)  # 10 B/s
-    taken = [take(planner) for _ in range(11)]
-    by_fast = sum(1 for t in taken if t and t[1] == "fast")
-    assert by_fast == 10  # ten in flight at the fast one before one more at the slow one
+    planner.finished(1, "slow", seconds=PIECE / 1e5)
+    taken = [t for t in (take(planner) for _ in range(MAX_INFLIGHT + MIN_INFLIGHT)) if t]
+    by_fast = sum(1 for t in taken if t[1] == "fast")
+    assert by_fast == MAX_INFLIGHT  # the fast one is filled before the slow one is asked
+    assert len(taken) - by_fast == MIN_INFLIGHT
 
 
 def test_failed_piece_not_asked_again_from_that_parent() -> None:

@@ -98,8 +98,8 @@ class SchedulerLink:
         scheduler knows this host (and its seed role) before the next interval."""
         self._soon.set()
 
-    async def _announce_forever(self) -> None:
-        retry = 0.0
+    async def _announce_forever(self, announced: bool) -> None:
+        retry = 0.0 if announced else 0.5
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._soon.wait(), retry or self.interval)
@@ -112,8 +112,10 @@ class SchedulerLink:
 
     async def start(self) -> None:
         if self.enabled:
-            await self.announce_once()
-            self._announcer = asyncio.get_running_loop().create_task(self._announce_forever())
+            announced = await self.announce_once()
+            self._announcer = asyncio.get_running_loop().create_task(
+                self._announce_forever(announced)
+            )
 
     def open(self, task_id: str, peer_id: str) -> PeerStream:
         address = self._ring.get(task_id)

@@ -37,6 +37,8 @@ from damselfly.core.ids import peer_id as new_peer_id
 from damselfly.core.models import DownloadRequest, HostType, ParentInfo, PieceInfo, Traffic
 from damselfly.daemon.download.back_to_source import BackToSource
 from damselfly.daemon.download.context import DownloadContext
+from damselfly.daemon.download.messages import finished as _finished
+from damselfly.daemon.download.messages import piece_failed as _piece_failed
 from damselfly.daemon.download.piece_fetcher import PieceFetchError
 from damselfly.daemon.download.planner import PiecePlanner
 from damselfly.daemon.download.reporter import PieceReporter
@@ -247,7 +249,7 @@ class Conductor:
     async def _worker(self, stream: PeerStream, reporter: PieceReporter) -> None:
         buffer = bytearray(0)
         while not self.planner.complete():
-            pick = self.planner.next()
+            pick = self.planner.next(time.monotonic())
             if pick is None:
                 self._wake.clear()
                 await self._wake.wait()
@@ -257,7 +259,7 @@ class Conductor:
             if len(buffer) < piece.length:
                 buffer = bytearray(max(piece.length, self.task.piece_length))
             view = memoryview(buffer)[: piece.length]
-            self.planner.started(piece.number, parent_id)
+            self.planner.started(piece.number, parent_id, time.monotonic())
             await acquire_all(self.buckets, piece.length)
             started = time.perf_counter_ns()
             try:
@@ -398,46 +400,6 @@ class Conductor:
             with contextlib.suppress(Exception):
                 await chan.close(None)
         self._channels.clear()
-
-
-async def announce_complete(
-    ctx: DownloadContext, task: LocalTask, request: DownloadRequest
-) -> None:
-    """Tell the task's scheduler that this daemon holds the whole task, so it can serve
-    as a parent (a local hit after a scheduler restart, or a seed asked again)."""
-    if not ctx.schedulers.enabled:
-        return
-    peer = new_peer_id(ctx.host.ip, ctx.host.hostname, seed=ctx.host.type is HostType.SEED)
-    stream = ctx.schedulers.open(task.id, peer)
-    download = convert.download_to_pb(request)
-    download.output_path = ""
-    register = spb.RegisterPeerRequest(
-        download=download,
-        host=convert.host_to_pb(ctx.host),
-        finished_piece_numbers=sorted(task.pieces),
-    )
-    stream.send(spb.AnnouncePeerRequest(register_peer=register))
-    stream.send(_finished(task.content_length, task.piece_count))
-    try:
-        await stream.close()
-    except DamselflyError as exc:
-        log.info("task %s: could not announce the local copy: %s", task.id[:12], exc)
-
-
-def _finished(content_length: int, piece_count: int) -> spb.AnnouncePeerRequest:
-    return spb.AnnouncePeerRequest(
-        download_peer_finished=spb.DownloadPeerFinishedRequest(
-            content_length=content_length, piece_count=piece_count
-        )
-    )
-
-
-def _piece_failed(number: int, parent_id: str, reason: str) -> spb.AnnouncePeerRequest:
-    return spb.AnnouncePeerRequest(
-        download_piece_failed=spb.DownloadPieceFailedRequest(
-            piece_number=number, parent_id=parent_id, temporary=True, description=reason
-        )
-    )
 
 
 def expected_digest(request: DownloadRequest) -> Digest | None:

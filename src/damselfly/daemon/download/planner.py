@@ -2,20 +2,35 @@
 
 Parents announce pieces as they get them. A worker takes the parent that would deliver
 a new piece soonest, judged by its measured throughput and the pieces it is already
-serving us, and from it the lowest piece nobody is fetching, so the download moves
-forward in order and load follows speed. A parent that failed a piece is not asked for
-it again; one that keeps failing is dropped. In the endgame, when every missing piece is
-already in flight, an idle worker asks a second parent for the oldest one, and the first
-answer wins: one slow parent cannot hold the whole download back.
+serving us, and from it the rarest piece among our parents (ties broken at random), so
+children of one seed ask it for different pieces and can then trade them, as
+BitTorrent's rarest-first does; asking for pieces in order would have the seed send the
+same piece to every child. A parent that failed a piece is not asked for it again; one
+that keeps failing is dropped. In the endgame, when every missing piece is in flight, an
+idle worker asks a second parent for a piece that is late (in flight much longer than
+its parent's pace), and the first answer wins: one slow parent cannot hold the whole
+download back, and a healthy download wastes no bytes on duplicates.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 from damselfly.core.models import PieceInfo
 
 MAX_PARENT_FAILURES = 3
+# Pieces in flight at one parent: a parent not yet measured gets MIN_INFLIGHT; a measured
+# one as many as it delivers in TARGET_LATENCY_S, up to MAX_INFLIGHT. Asking a slow,
+# shared parent (a seed at 100 Mbit/s) for 8 pieces at once only queues them behind every
+# other child's, until they time out; a fast one needs several to fill the pipe.
+MIN_INFLIGHT = 2
+MAX_INFLIGHT = 8
+TARGET_LATENCY_S = 0.5
+# An in-flight piece is late, and worth asking a second parent for, after this many
+# times its parent's expected time (or LATE_UNMEASURED_S when the parent is unmeasured).
+LATE_FACTOR = 3.0
+LATE_UNMEASURED_S = 3.0
 # Throughput assumed for a parent not yet measured: optimistic, so every parent is tried.
 UNMEASURED_BYTES_PER_S = 1e12
 # Weight of the newest sample in a parent's throughput average.
@@ -30,6 +45,13 @@ class _Parent:
     failures: int = 0
     bytes_per_s: float = 0.0
 
+    def full(self, length: int) -> bool:
+        """No more requests for now: as many pieces in flight as it can turn around."""
+        if not self.bytes_per_s:
+            return self.load >= MIN_INFLIGHT
+        fits = int(self.bytes_per_s * TARGET_LATENCY_S / max(length, 1)) + 1
+        return self.load >= max(MIN_INFLIGHT, min(MAX_INFLIGHT, fits))
+
     def expected_s(self, length: int) -> float:
         """Seconds until a new piece of ``length`` from this parent would be in."""
         rate = self.bytes_per_s or UNMEASURED_BYTES_PER_S
@@ -37,10 +59,12 @@ class _Parent:
 
 
 class PiecePlanner:
-    def __init__(self, done: set[int] | None = None) -> None:
+    def __init__(self, done: set[int] | None = None, rng: random.Random | None = None) -> None:
         self.total = -1
         self.done: set[int] = set(done or ())
         self.inflight: dict[int, list[str]] = {}
+        self.started_at: dict[int, float] = {}
+        self.rng = rng or random.Random()
         self.parents: dict[str, _Parent] = {}
         self.dropped: set[str] = set()
         self.excluded: dict[int, set[str]] = {}
@@ -74,36 +98,57 @@ class PiecePlanner:
     def _usable(self, number: int, parent_id: str) -> bool:
         return number not in self.done and parent_id not in self.excluded.get(number, ())
 
-    def next(self) -> tuple[PieceInfo, str] | None:
-        best: tuple[float, int, str] | None = None
+    def _rarest(self, parent_id: str, parent: _Parent) -> int | None:
+        """The piece of ``parent`` we may fetch that the fewest of our parents hold."""
+        best: tuple[int, float, int] | None = None
+        for number in parent.pieces:
+            if number in self.inflight or not self._usable(number, parent_id):
+                continue
+            holders = sum(1 for other in self.parents.values() if number in other.pieces)
+            key = (holders, self.rng.random(), number)
+            if best is None or key < best:
+                best = key
+        return None if best is None else best[2]
+
+    def next(self, now: float = 0.0) -> tuple[PieceInfo, str] | None:
+        best: tuple[float, float, str, int] | None = None
         for parent_id, parent in self.parents.items():
-            number = next(
-                (
-                    n
-                    for n in sorted(parent.pieces)
-                    if n not in self.inflight and self._usable(n, parent_id)
-                ),
-                None,
-            )
+            if parent.full(_typical_length(parent)):
+                continue
+            number = self._rarest(parent_id, parent)
             if number is None:
                 continue
-            key = (parent.expected_s(parent.pieces[number].length), number, parent_id)
+            length = parent.pieces[number].length
+            key = (parent.expected_s(length), self.rng.random(), parent_id, number)
             if best is None or key < best:
                 best = key
         if best is not None:
-            return self.parents[best[2]].pieces[best[1]], best[2]
-        return self._endgame()
+            return self.parents[best[2]].pieces[best[3]], best[2]
+        return self._endgame(now)
 
-    def _endgame(self) -> tuple[PieceInfo, str] | None:
-        """Every piece left is in flight: ask another parent for the oldest single one."""
-        for number in sorted(self.inflight):
+    def _late(self, number: int, now: float) -> bool:
+        fetching = self.parents.get(self.inflight[number][0])
+        if fetching is None:
+            return True
+        length = fetching.pieces[number].length if number in fetching.pieces else 0
+        pace = (
+            LATE_FACTOR * length / fetching.bytes_per_s
+            if fetching.bytes_per_s
+            else LATE_UNMEASURED_S
+        )
+        return now - self.started_at.get(number, now) > pace
+
+    def _endgame(self, now: float) -> tuple[PieceInfo, str] | None:
+        """Every piece left is in flight: ask another parent for the oldest late one."""
+        for number in sorted(self.inflight, key=lambda n: self.started_at.get(n, 0.0)):
             fetching = self.inflight[number]
-            if len(fetching) != 1:
+            if len(fetching) != 1 or not self._late(number, now):
                 continue
             choices = [
                 (parent.expected_s(parent.pieces[number].length), parent_id)
                 for parent_id, parent in self.parents.items()
                 if number in parent.pieces
+                and not parent.full(parent.pieces[number].length)
                 and parent_id not in fetching
                 and self._usable(number, parent_id)
             ]
@@ -112,7 +157,9 @@ class PiecePlanner:
                 return self.parents[parent_id].pieces[number], parent_id
         return None
 
-    def started(self, number: int, parent_id: str) -> None:
+    def started(self, number: int, parent_id: str, now: float = 0.0) -> None:
+        if number not in self.inflight:
+            self.started_at[number] = now
         self.inflight.setdefault(number, []).append(parent_id)
         if parent_id in self.parents:
             self.parents[parent_id].load += 1
@@ -124,6 +171,7 @@ class PiecePlanner:
         fetching.remove(parent_id)
         if not fetching:
             del self.inflight[number]
+            self.started_at.pop(number, None)
         if parent_id in self.parents:
             self.parents[parent_id].load -= 1
 
@@ -172,3 +220,8 @@ class PiecePlanner:
 
     def missing(self) -> list[int]:
         return [n for n in range(self.total) if n not in self.done] if self.total >= 0 else []
+
+
+def _typical_length(parent: _Parent) -> int:
+    """The length of this parent's pieces (all but a last one are equal)."""
+    return max((p.length for p in parent.pieces.values()), default=1)

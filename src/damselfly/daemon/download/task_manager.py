@@ -8,12 +8,8 @@ temporary name in the output folder and renamed into place.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import shutil
 import time
-import uuid
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +26,10 @@ from damselfly.core.errors import (
 from damselfly.core.ids import DEFAULT_FILTERED_QUERY_PARAMS, task_id
 from damselfly.core.models import ByteRange, DownloadRequest, TrafficTotals
 from damselfly.core.pieces import pieces_covering, validate_piece_length
-from damselfly.daemon.download.conductor import Conductor, announce_complete
+from damselfly.daemon.download.conductor import Conductor
 from damselfly.daemon.download.context import DownloadContext
+from damselfly.daemon.download.delivery import deliver, deliver_range
+from damselfly.daemon.download.messages import announce_complete
 from damselfly.daemon.source.http import check_url
 from damselfly.daemon.storage.tasks import LocalTask, TaskState
 
@@ -229,65 +227,3 @@ def range_ready(task: LocalTask, wanted: ByteRange) -> bool:
     end = min(wanted.start + wanted.length, task.content_length)
     numbers = pieces_covering(wanted.start, end - wanted.start, task.piece_length)
     return all(n in task.pieces for n in numbers)
-
-
-def deliver_range(content: Path, start: int, length: int, output: Path) -> None:
-    """Copy bytes ``[start, start + length)`` to a temporary name, then rename."""
-    temp = output.parent / f".{output.name}.damselfly-{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(content, "rb") as src, open(temp, "wb") as dst:
-            offset, left = start, length
-            while left:
-                sent = os.sendfile(dst.fileno(), src.fileno(), offset, min(left, 1 << 30))
-                if sent == 0:
-                    raise OSError("content ended early")
-                offset += sent
-                left -= sent
-        os.chmod(temp, 0o644)
-        os.replace(temp, output)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise InvalidArgument(f"cannot write {output}: {exc.strerror or exc}") from None
-
-
-def deliver(content: Path, output: Path, force_hard_link: bool = False) -> None:
-    """Hand the content out under a temporary name, then rename it into place, so the
-    output is either absent or complete.
-
-    On the same filesystem the output is a hard link to the read-only content file (no
-    bytes copied; an editor that saves by rename leaves the cache intact); elsewhere a
-    copy-on-write clone where the filesystem can, or a copy.
-    """
-    temp = output.parent / f".{output.name}.damselfly-{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        try:
-            os.link(content, temp)
-        except OSError as exc:
-            if force_hard_link:
-                raise InvalidArgument(
-                    f"cannot hard-link {output} to the daemon's cache ({exc.strerror}); "
-                    "drop --force-hard-link or write on the daemon's filesystem"
-                ) from None
-            if not _clone(content, temp):
-                shutil.copyfile(content, temp)
-            os.chmod(temp, 0o644)
-        os.replace(temp, output)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise InvalidArgument(f"cannot write {output}: {exc.strerror or exc}") from None
-
-
-def _clone(source: Path, target: Path) -> bool:
-    """FICLONE ioctl (btrfs, xfs): shares blocks copy-on-write. False where unsupported."""
-    try:
-        import fcntl
-
-        with open(source, "rb") as src, open(target, "wb") as dst:
-            fcntl.ioctl(dst.fileno(), 0x40049409, src.fileno())
-        return True
-    except OSError:
-        with contextlib.suppress(FileNotFoundError):
-            target.unlink()
-        return False

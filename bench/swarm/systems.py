@@ -1,0 +1,584 @@
+"""The three systems, each run on the same hosts and file: every host starts its client
+at the same moment (t0) and the time from t0 to the host's completion is recorded.
+
+- http: ``curl`` on every host fetches the file from the origin server; done at exit.
+- bittorrent: ``aria2c`` on every host, an ``aria2c`` seeder on the origin host, our own
+  tracker on the scheduler host; done when aria2c's completion hook fires (leechers keep
+  seeding until every host is done, as Damselfly's daemons keep serving).
+- damselfly: origin server and seed peer on the origin host, scheduler on the scheduler
+  host, a dfdaemon on every host; every host runs ``dfget`` at once; done at exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.swarm.conns import ConnSampler
+from bench.swarm.netns import Node, Topology
+from bench.swarm.procs import Procs, ns_get_json
+from bench.swarm.torrent import make_torrent
+
+MIB = 1 << 20
+Counters = dict[str, tuple[int, int]]
+
+
+@dataclass
+class HostResult:
+    host: str
+    seconds: float | None  # None: the host did not complete
+    error: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SystemResult:
+    name: str
+    hosts: list[HostResult]
+    origin_bytes: int
+    origin_bytes_how: str
+    samples: list[tuple[float, Counters]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    cpu_busy: float | None = None  # share of the machine's CPU time busy during the run
+    # receiver -> sender -> (bytes, first second with >= 1 MiB on a connection), from ss
+    matrix: dict[str, dict[str, tuple[int, float | None]]] = field(default_factory=dict)
+
+    @property
+    def times(self) -> list[float]:
+        return sorted(h.seconds for h in self.hosts if h.seconds is not None)
+
+    @property
+    def ok(self) -> bool:
+        return all(h.seconds is not None for h in self.hosts)
+
+
+@dataclass
+class Bench:
+    topo: Topology
+    procs: Procs
+    python: str
+    work: Path
+    logs: Path
+    file: Path
+    size: int
+    sha256: str
+    timeout_s: float
+    origin_base: str  # http://ip:port of the origin server
+    bt_piece_length: int
+    tracker_interval: int
+    debug_logs: bool
+
+    @property
+    def url(self) -> str:
+        return f"{self.origin_base}/files/{self.file.name}"
+
+    def origin_stats(self) -> dict[str, int]:
+        stats: dict[str, int] = ns_get_json(self.topo.origin.ns, f"{self.origin_base}/_stats")
+        return stats
+
+    def host_dir(self, system: str, node: Node) -> Path:
+        path = self.work / system / node.role
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds a live process has used so far."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class LinkSampler:
+    """Samples every host's link byte counters while a system runs (a background thread)."""
+
+    def __init__(self, topo: Topology, interval_s: float = 0.25) -> None:
+        self.topo = topo
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, Counters]] = []
+        self._t0 = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self, t0: float) -> None:
+        self._t0 = t0
+        self.cpu_start = cpu_times()
+        self.samples.append((time.monotonic() - t0, self.topo.link_counters()))
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            with contextlib.suppress(Exception):
+                self.samples.append((time.monotonic() - self._t0, self.topo.link_counters()))
+
+    def cpu_busy(self) -> float:
+        busy, total = cpu_times()
+        return (busy - self.cpu_start[0]) / max(1, total - self.cpu_start[1])
+
+    def stop(self) -> list[tuple[float, Counters]]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self.samples.append((time.monotonic() - self._t0, self.topo.link_counters()))
+        return self.samples
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def check_output(bench: Bench, result: HostResult, output: Path) -> None:
+    """A host counts as done only with a byte-identical copy of the file."""
+    if result.seconds is None:
+        return
+    if not output.is_file():
+        result.seconds, result.error = None, "no output file"
+    elif sha256_of(output) != bench.sha256:
+        result.seconds, result.error = None, "output differs from the file (sha256)"
+
+
+@dataclass
+class Launch:
+    node: Node
+    argv: list[str]
+    env: dict[str, str] | None = None
+    stdout: Path | None = None
+    done_file: Path | None = None  # completion is this file (a wall-clock stamp), not exit
+
+
+@dataclass
+class Clients:
+    hosts: list[HostResult]
+    samples: list[tuple[float, Counters]]
+    procs: dict[str, subprocess.Popen[bytes]]
+    cpu_busy: float
+    matrix: dict[str, dict[str, tuple[int, float | None]]]
+
+
+def run_clients(
+    bench: Bench, system: str, launches: list[Launch], connections: bool = False
+) -> Clients:
+    """Start every client at t0 and wait until all are done or the timeout passes.
+
+    With ``connections``, every host's TCP connections are sampled too (who sent to whom).
+    """
+    sampler = LinkSampler(bench.topo)
+    topo = bench.topo
+    conns = ConnSampler(topo.peers, {n.ip: n.role for n in topo.nodes}) if connections else None
+    t0 = time.monotonic()
+    wall0 = time.time()
+    sampler.start(t0)
+    if conns is not None:
+        conns.start(t0)
+    procs = {
+        item.node.role: bench.procs.spawn(
+            f"{system}-{item.node.role}-client", item.node.ns, item.argv, item.env, item.stdout
+        )
+        for item in launches
+    }
+    results = {item.node.role: HostResult(item.node.role, None, "timeout") for item in launches}
+    pending = {item.node.role: item for item in launches}
+    while pending and time.monotonic() - t0 < bench.timeout_s:
+        for role, item in list(pending.items()):
+            proc, result = procs[role], results[role]
+            if item.done_file is not None:
+                if item.done_file.is_file() and item.done_file.stat().st_size:
+                    stamp = float(item.done_file.read_text().split()[0])
+                    result.seconds, result.error = stamp - wall0, ""
+                    del pending[role]
+                elif proc.poll() is not None:
+                    result.error = f"exited with {proc.returncode} before completing"
+                    del pending[role]
+            elif proc.poll() is not None:
+                if proc.returncode == 0:
+                    result.seconds, result.error = time.monotonic() - t0, ""
+                else:
+                    result.error = f"exited with {proc.returncode}"
+                del pending[role]
+        time.sleep(0.01)
+    cpu = sampler.cpu_busy()
+    samples = sampler.stop()
+    matrix = {}
+    if conns is not None:
+        conns.stop()
+        matrix = conns.matrix()
+    hosts = [results[item.node.role] for item in launches]
+    return Clients(hosts, samples, procs, cpu, matrix)
+
+
+# ----------------------------------------------------------------------------- http
+
+
+def run_http(bench: Bench) -> SystemResult:
+    before = bench.origin_stats()["bytes_sent"]
+    outputs = {n.role: bench.host_dir("http", n) / bench.file.name for n in bench.topo.peers}
+    launches = [
+        Launch(
+            n,
+            [
+                "curl",
+                "-sS",
+                "--fail",
+                "--max-time",
+                str(int(bench.timeout_s)),
+                "-o",
+                str(outputs[n.role]),
+                bench.url,
+            ],
+        )
+        for n in bench.topo.peers
+    ]
+    run = run_clients(bench, "http", launches)
+    bench.procs.stop(list(run.procs.values()))
+    sent = bench.origin_stats()["bytes_sent"] - before
+    for host in run.hosts:
+        check_output(bench, host, outputs[host.host])
+    shutil.rmtree(bench.work / "http", ignore_errors=True)
+    how = "origin HTTP server body bytes (/_stats)"
+    return SystemResult("http", run.hosts, sent, how, run.samples, cpu_busy=run.cpu_busy)
+
+
+# ----------------------------------------------------------------------- bittorrent
+
+HOOK = """#!/bin/sh
+# aria2c --on-bt-download-complete: stamp the wall-clock time of completion.
+date +%s.%N > "$DFBENCH_DONE.tmp" && mv "$DFBENCH_DONE.tmp" "$DFBENCH_DONE"
+"""
+
+
+def aria2c_argv(bench: Bench, directory: Path, log: Path, interval: int) -> list[str]:
+    return [
+        "aria2c",
+        f"--dir={directory}",
+        "--enable-dht=false",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=true",
+        "--seed-ratio=0.0",  # seed until stopped
+        f"--bt-tracker-interval={interval}",
+        "--file-allocation=none",
+        "--disable-ipv6=true",
+        "--summary-interval=0",
+        "--console-log-level=warn",
+        f"--log={log}",
+        "--log-level=notice",
+        "--allow-overwrite=true",
+        "--auto-file-renaming=false",
+    ]
+
+
+def aria2c_version() -> str:
+    out = subprocess.run(["aria2c", "--version"], capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0] if out.stdout else "aria2c"
+    return first.replace("aria2 version", "aria2c").strip()
+
+
+def tracker_peers(bench: Bench, address: str) -> list[dict[str, Any]]:
+    stats = ns_get_json(bench.topo.sched.ns, f"http://{address}/_stats")
+    peers: list[dict[str, Any]] = stats["peers"]
+    return peers
+
+
+def seeder_uploaded(bench: Bench, address: str) -> int:
+    return max(
+        (
+            int(p["uploaded"])
+            for p in tracker_peers(bench, address)
+            if p["ip"] == bench.topo.origin.ip
+        ),
+        default=-1,
+    )
+
+
+def run_bittorrent(bench: Bench) -> SystemResult:
+    topo, root = bench.topo, bench.work / "bittorrent"
+    root.mkdir(parents=True, exist_ok=True)
+    interval = bench.tracker_interval
+    ready = bench.logs / "tracker.ready.json"
+    ready.unlink(missing_ok=True)
+    tracker = bench.procs.spawn(
+        "bittorrent-tracker",
+        topo.sched.ns,
+        [
+            bench.python,
+            "-m",
+            "bench.swarm.tracker",
+            "--host",
+            topo.sched.ip,
+            "--port",
+            "6969",
+            "--interval",
+            str(interval),
+            "--ready-file",
+            str(ready),
+        ],
+    )
+    address = bench.procs.wait_ready(ready, tracker)["address"]
+    meta, info_hash = make_torrent(bench.file, f"http://{address}/announce", bench.bt_piece_length)
+    torrent = root / f"{bench.file.name}.torrent"
+    torrent.write_bytes(meta)
+    hook = root / "done-hook.sh"
+    hook.write_text(HOOK)
+    hook.chmod(0o755)
+
+    seed_dir = root / "seed"
+    seed_dir.mkdir()
+    try:
+        os.link(bench.file, seed_dir / bench.file.name)
+    except OSError:
+        shutil.copyfile(bench.file, seed_dir / bench.file.name)
+    seeder = bench.procs.spawn(
+        "bittorrent-seeder",
+        topo.origin.ns,
+        [
+            *aria2c_argv(bench, seed_dir, bench.logs / "bittorrent-seeder.aria2.log", interval),
+            "--check-integrity=true",
+            str(torrent),
+        ],
+    )
+    deadline = time.monotonic() + 120
+    while not any(
+        p["ip"] == topo.origin.ip and p["left"] == 0 for p in tracker_peers(bench, address)
+    ):
+        if seeder.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the aria2c seeder did not announce a complete copy")
+        time.sleep(0.1)
+
+    launches, outputs = [], {}
+    for node in topo.peers:
+        directory = bench.host_dir("bittorrent", node)
+        outputs[node.role] = directory / bench.file.name
+        argv = aria2c_argv(
+            bench, directory, bench.logs / f"bittorrent-{node.role}.aria2.log", interval
+        )
+        argv += [f"--on-bt-download-complete={hook}", str(torrent)]
+        done = directory / "done.stamp"
+        launches.append(Launch(node, argv, {"DFBENCH_DONE": str(done)}, done_file=done))
+    run = run_clients(bench, "bittorrent", launches, connections=True)
+    hosts, procs = run.hosts, run.procs
+    # The seeder's next periodic announce carries its final upload count; the "stopped"
+    # announce at shutdown carries it again.
+    time.sleep(interval + 1)
+    uploaded = seeder_uploaded(bench, address)
+    bench.procs.stop([*procs.values(), seeder], grace=15)
+    uploaded = max(uploaded, seeder_uploaded(bench, address))
+    bench.procs.stop([tracker])
+    for host in hosts:
+        check_output(bench, host, outputs[host.host])
+    shutil.rmtree(root, ignore_errors=True)
+    how = "seeding aria2c's 'uploaded' as announced to the tracker (payload bytes)"
+    if uploaded < 0:
+        how, uploaded = "unknown: the seeder's announces were not seen", 0
+    link_sent = 0
+    if run.samples:
+        first, last = run.samples[0][1], run.samples[-1][1]
+        link_sent = last["origin"][0] - first["origin"][0]
+    notes = [
+        f"{aria2c_version()} on every host and as the seeder on the origin host",
+        f"cross-check: the origin host's link sent {link_sent / MIB:.1f} MiB while the hosts "
+        "downloaded (payload plus TCP/IP and BitTorrent overhead)",
+        f"tracker: our own HTTP tracker (bench/swarm/tracker.py), announce interval {interval} s",
+        f"torrent: {bench.bt_piece_length // 1024} KiB pieces, info-hash {info_hash[:12]}..., "
+        "made with our own bencoding (bench/swarm/torrent.py); DHT and LPD off, PEX on",
+    ]
+    return SystemResult(
+        "bittorrent", hosts, uploaded, how, run.samples, notes, run.cpu_busy, run.matrix
+    )
+
+
+# ------------------------------------------------------------------------ damselfly
+
+
+def daemon_env(bench: Bench, node: Node) -> dict[str, str]:
+    env = {
+        "DAMSELFLY_DAEMON__HOST__IP": node.ip,
+        "DAMSELFLY_DAEMON__HOST__HOSTNAME": node.role,
+        "DAMSELFLY_DAEMON__SERVER__LISTEN_IP": node.ip,
+    }
+    if bench.debug_logs:
+        env["DAMSELFLY_DAEMON__LOG_LEVEL"] = "DEBUG"
+    return env
+
+
+def start_daemon(
+    bench: Bench, node: Node, scheduler: str, *, seed: bool
+) -> tuple[subprocess.Popen[bytes], Path, str]:
+    directory = bench.host_dir("damselfly", node)
+    name = "damselfly-seed" if seed else f"damselfly-daemon-{node.role}"
+    ready = bench.logs / f"{name}.ready.json"
+    ready.unlink(missing_ok=True)  # a results folder reused: never trust an old one
+    socket = directory / "dfdaemon.sock"
+    argv = [
+        bench.python,
+        "-m",
+        "damselfly.daemon",
+        "--port",
+        "0",
+        "--upload-port",
+        "0",
+        "--socket",
+        str(socket),
+        "--data-dir",
+        str(directory / "data"),
+        "--ready-file",
+        str(ready),
+        "--scheduler",
+        scheduler,
+    ]
+    if seed:
+        argv.append("--seed")
+    return bench.procs.spawn(name, node.ns, argv, daemon_env(bench, node)), ready, str(socket)
+
+
+LOG_PATTERNS = {
+    "back_to_source": "back to source",
+    "rescheduling": "parents cannot finish",
+    "piece_failures": "piece ",
+    "parent_stream_ended": "stream ended",
+    "warnings": " WARNING ",
+    "errors": " ERROR ",
+    "tracebacks": "Traceback",
+}
+
+
+SCHEDULER_PATTERNS = {
+    "seed_triggers": "triggering seed peer",
+    "peers_evicted_by_gc": "gc: peer",
+    "seed_trigger_failed": "seed trigger failed",
+    "warnings": " WARNING ",
+    "errors": " ERROR ",
+    "tracebacks": "Traceback",
+}
+
+
+def scan_log(path: Path, patterns: dict[str, str] | None = None) -> dict[str, int]:
+    """How often each pattern occurs in a log (``piece_failures`` only on WARNING lines)."""
+    patterns = patterns or LOG_PATTERNS
+    counts = dict.fromkeys(patterns, 0)
+    with contextlib.suppress(OSError):
+        for line in path.read_text(errors="replace").splitlines():
+            for key, needle in patterns.items():
+                if needle in line and (key != "piece_failures" or "WARNING" in line):
+                    counts[key] += 1
+    return counts
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int] | str:
+    return {k: v for k, v in counts.items() if v} or "nothing unusual"
+
+
+def run_damselfly(bench: Bench) -> SystemResult:
+    topo = bench.topo
+    ready = bench.logs / "damselfly-scheduler.ready.json"
+    ready.unlink(missing_ok=True)
+    env = {
+        "DAMSELFLY_SCHEDULER__SERVER__LISTEN_IP": topo.sched.ip,
+        "DAMSELFLY_SCHEDULER__READY_FILE": str(ready),
+    }
+    if bench.debug_logs:
+        env["DAMSELFLY_SCHEDULER__LOG_LEVEL"] = "DEBUG"
+    scheduler = bench.procs.spawn(
+        "damselfly-scheduler",
+        topo.sched.ns,
+        [bench.python, "-m", "damselfly.scheduler", "--port", "8002"],
+        env,
+    )
+    address = bench.procs.wait_ready(ready, scheduler)["address"]
+    seed, seed_ready, _ = start_daemon(bench, topo.origin, address, seed=True)
+    bench.procs.wait_ready(seed_ready, seed)
+    daemons = {n.role: start_daemon(bench, n, address, seed=False) for n in topo.peers}
+    for proc, path, _ in daemons.values():
+        bench.procs.wait_ready(path, proc, timeout_s=120)
+
+    before = bench.origin_stats()
+    outputs, launches = {}, []
+    for node in topo.peers:
+        directory = bench.host_dir("damselfly", node)
+        outputs[node.role] = directory / bench.file.name
+        argv = [
+            bench.python,
+            "-m",
+            "damselfly.cli.dfget",
+            bench.url,
+            "-O",
+            str(outputs[node.role]),
+            "--json",
+            "--no-progress",
+            "--daemon-sock",
+            daemons[node.role][2],
+            "--timeout",
+            f"{int(bench.timeout_s)}s",
+        ]
+        launches.append(Launch(node, argv, stdout=directory / "dfget.json"))
+    cpu_before = {role: process_cpu_s(d[0].pid) or 0.0 for role, d in daemons.items()}
+    cpu_before["seed"] = process_cpu_s(seed.pid) or 0.0
+    cpu_before["scheduler"] = process_cpu_s(scheduler.pid) or 0.0
+    run = run_clients(bench, "damselfly", launches, connections=True)
+    hosts, procs = run.hosts, run.procs
+    cpu = {role: (process_cpu_s(d[0].pid) or 0.0) - cpu_before[role] for role, d in daemons.items()}
+    cpu["seed"] = (process_cpu_s(seed.pid) or 0.0) - cpu_before["seed"]
+    cpu["scheduler"] = (process_cpu_s(scheduler.pid) or 0.0) - cpu_before["scheduler"]
+    after = bench.origin_stats()
+    for host in hosts:
+        out = bench.work / "damselfly" / host.host / "dfget.json"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            reply = json.loads(out.read_text().strip().splitlines()[-1])
+            if reply.get("ok"):
+                host.detail["dfget"] = reply
+            elif host.seconds is None:
+                host.error = f"{host.error}: {reply.get('error', '')}"
+        check_output(bench, host, outputs[host.host])
+    bench.procs.stop([*procs.values(), *(d[0] for d in daemons.values()), seed, scheduler])
+    for host in hosts:
+        host.detail["log"] = scan_log(bench.logs / f"damselfly-daemon-{host.host}.log")
+        host.detail["daemon_cpu_s"] = round(cpu[host.host], 2)
+    peers_cpu = [cpu[h.host] for h in hosts]
+    scheduler_log = bench.logs / "damselfly-scheduler.log"
+    notes = [
+        f"CPU seconds during the run: seed daemon {cpu['seed']:.1f}, scheduler "
+        f"{cpu['scheduler']:.1f}, host daemons {min(peers_cpu):.1f}-{max(peers_cpu):.1f} "
+        f"(total {sum(peers_cpu):.1f})",
+        f"origin server answered {after['requests'] - before['requests']} requests",
+        f"seed peer log: {_nonzero(scan_log(bench.logs / 'damselfly-seed.log'))}",
+        f"scheduler log: {_nonzero(scan_log(scheduler_log, SCHEDULER_PATTERNS))}",
+    ]
+    shutil.rmtree(bench.work / "damselfly", ignore_errors=True)
+    return SystemResult(
+        "damselfly",
+        hosts,
+        after["bytes_sent"] - before["bytes_sent"],
+        "origin HTTP server body bytes (/_stats)",
+        run.samples,
+        notes,
+        run.cpu_busy,
+        run.matrix,
+    )
+
+
+SYSTEMS: dict[str, Callable[[Bench], SystemResult]] = {
+    "http": run_http,
+    "bittorrent": run_bittorrent,
+    "damselfly": run_damselfly,
+}
