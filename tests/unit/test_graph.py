@@ -143,3 +143,23 @@ def test_has_cycle_detects_a_cycle() -> None:
 
 def test_empty_graph_has_no_cycle() -> None:
     assert not PeerGraph().has_cycle()
+
+
+def test_out_degree_counts_children() -> None:
+    graph = graph_of(["a", "b", "c"], [("a", "b"), ("a", "c"), ("b", "c")])
+    assert graph.out_degree("a") == 2
+    assert graph.out_degree("b") == 1
+    assert graph.out_degree("c") == 0
+    assert graph.out_degree("ghost") == 0
+
+
+def test_delete_out_edges_keeps_in_edges() -> None:
+    graph = graph_of(["a", "b", "c", "d"], [("a", "b"), ("b", "c"), ("b", "d")])
+    assert graph.delete_out_edges("b") == {"c", "d"}
+    assert graph.children("b") == set()
+    assert graph.parents("c") == set()
+    assert graph.parents("d") == set()
+    assert graph.parents("b") == {"a"}
+    # With b's children gone, c may become b's parent.
+    graph.add_edge("c", "b")
+    assert not graph.has_cycle()

@@ -1,4 +1,4 @@
-"""Pure scheduling: parent filters, the evaluator and the decision for one peer."""
+"""Pure scheduling: each parent filter, both bad-parent regimes, and the decision."""
 
 from __future__ import annotations
 
@@ -6,162 +6,109 @@ import random
 
 import pytest
 
-from damselfly.core.models import DownloadRequest, HostInfo, HostType, Priority
-from damselfly.scheduler.resource.models import Host, Peer, Task
+from damselfly.core.models import DownloadRequest, Priority
 from damselfly.scheduler.resource.states import PeerState
-from damselfly.scheduler.resource.store import Resources
+from damselfly.scheduler.scheduling.bad_node import (
+    BAD_STATES,
+    BadParentRule,
+    is_bad_parent,
+    slow_by_costs,
+)
 from damselfly.scheduler.scheduling.decide import (
     BackToSource,
+    Context,
+    Decision,
     Fail,
     Limits,
     Parents,
     Wait,
     decide,
 )
-from damselfly.scheduler.scheduling.evaluator import rank
-from damselfly.scheduler.scheduling.filters import candidate_parents, rejection
+from damselfly.scheduler.scheduling.evaluators import BaseEvaluator, evaluator_for
+from damselfly.scheduler.scheduling.filters import Rejection, candidate_parents, rejection
+from tests.unit.scheduler_world import World, make_host
 
-# Factories ----------------------------------------------------------------------------
+RULE = BadParentRule()
 
-
-def make_host(name: str, *, seed: bool = False, upload_limit: int = 200) -> Host:
-    info = HostInfo(
-        id=f"host-{name}",
-        type=HostType.SEED if seed else HostType.NORMAL,
-        hostname=name,
-        ip="10.0.0.1",
-        port=4000,
-        download_port=4005,
-        upload_limit=upload_limit,
-    )
-    return Host(info, announce_interval_s=30.0, updated_at=0.0)
-
-
-def make_task(*, piece_count: int = 10, back_to_source_limit: int = 200) -> Task:
-    task = Task("t" * 64, DownloadRequest("https://e.com/f"), 0.0, back_to_source_limit)
-    task.piece_count = piece_count
-    return task
-
-
-def make_peer(
-    resources: Resources,
-    task: Task,
-    name: str,
-    host: Host,
-    state: PeerState = PeerState.RUNNING,
-    *,
-    finished: int = 0,
-    in_graph: bool = True,
-    download: DownloadRequest | None = None,
-) -> Peer:
-    peer = Peer(name, task, host, download or DownloadRequest("https://e.com/f"), 0.0)
-    peer.state = state
-    for number in range(finished):
-        peer.finished.add(number)
-    if in_graph:
-        resources.add_peer(peer)
-    else:
-        task.peers[name] = peer
-    return peer
-
-
-class World:
-    """A task with a child peer asking for parents, on its own host."""
-
-    def __init__(
-        self, *, back_to_source_limit: int = 200, download: DownloadRequest | None = None
-    ) -> None:
-        self.resources = Resources()
-        self.task = make_task(back_to_source_limit=back_to_source_limit)
-        self.child_host = make_host("child")
-        self.child = make_peer(
-            self.resources,
-            self.task,
-            "child",
-            self.child_host,
-            PeerState.RECEIVED_NORMAL,
-            download=download,
-        )
-        self.child.block_parents.add(self.child.id)
-
-    def peer(
-        self,
-        name: str,
-        state: PeerState = PeerState.RUNNING,
-        *,
-        seed: bool = False,
-        finished: int = 0,
-        upload_limit: int = 200,
-        in_graph: bool = True,
-        host: Host | None = None,
-    ) -> Peer:
-        host = host or make_host(name, seed=seed, upload_limit=upload_limit)
-        return make_peer(
-            self.resources, self.task, name, host, state, finished=finished, in_graph=in_graph
-        )
-
-    def link(self, parent: Peer, child: Peer) -> None:
-        self.task.graph.add_edge(parent.id, child.id)
-
-
-# Filters ------------------------------------------------------------------------------
+# Filters -------------------------------------------------------------------------------
 
 
 def test_child_itself_is_blocked() -> None:
     world = World()
-    assert rejection(world.child, world.child) == "blocked"
+    assert rejection(world.child, world.child, RULE) is Rejection.BLOCKED
 
 
 def test_blocked_parent() -> None:
     world = World()
     seed = world.peer("seed", seed=True)
     world.child.block_parents.add(seed.id)
-    assert rejection(world.child, seed) == "blocked"
+    assert rejection(world.child, seed, RULE) is Rejection.BLOCKED
+
+
+def test_sharing_disabled() -> None:
+    world = World()
+    seed = world.peer("seed", PeerState.SUCCEEDED, seed=True)
+    seed.host.disable_shared = True
+    assert rejection(world.child, seed, RULE) is Rejection.SHARING_DISABLED
 
 
 def test_same_host() -> None:
     world = World()
     neighbour = world.peer("n", PeerState.SUCCEEDED, host=world.child_host)
-    assert rejection(world.child, neighbour) == "same host"
+    assert rejection(world.child, neighbour, RULE) is Rejection.SAME_HOST
 
 
 def test_not_in_graph() -> None:
     world = World()
     stray = world.peer("stray", PeerState.SUCCEEDED, in_graph=False)
-    assert rejection(world.child, stray) == "not in graph"
+    assert rejection(world.child, stray, RULE) is Rejection.NOT_IN_GRAPH
 
 
 @pytest.mark.parametrize("state", [PeerState.RUNNING, PeerState.RECEIVED_NORMAL, PeerState.PENDING])
 def test_normal_peer_without_parent_or_source(state: PeerState) -> None:
     world = World()
     orphan = world.peer("orphan", state)
-    assert rejection(world.child, orphan) == "no parent and no content source"
+    assert rejection(world.child, orphan, RULE) is Rejection.NO_CONTENT_SOURCE
 
 
-BAD_STATES = [
-    PeerState.PENDING,
-    PeerState.RECEIVED_EMPTY,
-    PeerState.RECEIVED_NORMAL,
-    PeerState.FAILED,
-    PeerState.LEAVE,
-]
-GOOD_STATES = [PeerState.RUNNING, PeerState.BACK_TO_SOURCE, PeerState.SUCCEEDED]
-
-
-@pytest.mark.parametrize("state", BAD_STATES)
+@pytest.mark.parametrize("state", [s for s in PeerState if s in BAD_STATES])
 def test_bad_state_seed(state: PeerState) -> None:
     world = World()
     seed = world.peer("seed", state, seed=True)
-    assert rejection(world.child, seed) == "bad state"
+    assert rejection(world.child, seed, RULE) is Rejection.BAD_STATE
 
 
-@pytest.mark.parametrize("state", BAD_STATES)
+def test_seed_that_registered_but_did_not_start_is_bad() -> None:
+    world = World()
+    seed = world.peer("seed", PeerState.RECEIVED_NORMAL, seed=True)
+    assert rejection(world.child, seed, RULE) is Rejection.BAD_STATE
+
+
+@pytest.mark.parametrize("state", [s for s in PeerState if s in BAD_STATES])
 def test_bad_state_normal_peer_with_a_parent(state: PeerState) -> None:
     world = World()
     grandparent = world.peer("gp", PeerState.SUCCEEDED)
     parent = world.peer("p", state)
     world.link(grandparent, parent)
-    assert rejection(world.child, parent) == "bad state"
+    assert rejection(world.child, parent, RULE) is Rejection.BAD_STATE
+
+
+def test_registered_peer_with_a_parent_serves_before_it_starts() -> None:
+    """Our one deviation from Dragonfly: in-degree > 0 is enough in ReceivedNormal."""
+    world = World()
+    source = world.peer("seed", PeerState.BACK_TO_SOURCE, seed=True)
+    fresh = world.peer("fresh", PeerState.RECEIVED_NORMAL)
+    world.link(source, fresh)
+    assert rejection(world.child, fresh, RULE) is None
+
+
+def test_parent_slow_by_its_piece_costs() -> None:
+    world = World()
+    parent = world.peer("p", PeerState.SUCCEEDED)
+    for _ in range(RULE.samples):
+        parent.served_costs_ns.add(100.0)
+    parent.served_costs_ns.add(2000.0)
+    assert rejection(world.child, parent, RULE) is Rejection.SLOW
 
 
 @pytest.mark.parametrize("used", [1, 2])
@@ -169,13 +116,13 @@ def test_no_free_upload_slot(used: int) -> None:
     world = World()
     seed = world.peer("seed", seed=True, upload_limit=1)
     seed.host.concurrent_uploads = used
-    assert rejection(world.child, seed) == "no free upload slot"
+    assert rejection(world.child, seed, RULE) is Rejection.NO_UPLOAD_SLOT
 
 
 def test_zero_upload_limit_means_no_slot() -> None:
     world = World()
     seed = world.peer("seed", seed=True, upload_limit=0)
-    assert rejection(world.child, seed) == "no free upload slot"
+    assert rejection(world.child, seed, RULE) is Rejection.NO_UPLOAD_SLOT
 
 
 def test_would_form_a_cycle() -> None:
@@ -184,7 +131,7 @@ def test_would_form_a_cycle() -> None:
     grandchild = world.peer("gc", PeerState.RUNNING)
     world.link(world.child, grandchild)
     # gc has a parent (the child) so it passes the content-source rule, but it is below.
-    assert rejection(world.child, grandchild) == "would form a cycle"
+    assert rejection(world.child, grandchild, RULE) is Rejection.CYCLE
 
 
 def test_long_chain_cycle() -> None:
@@ -194,34 +141,33 @@ def test_long_chain_cycle() -> None:
         nxt = world.peer(f"d{i}", PeerState.RUNNING)
         world.link(previous, nxt)
         previous = nxt
-    assert rejection(world.child, previous) == "would form a cycle"
+    assert rejection(world.child, previous, RULE) is Rejection.CYCLE
 
 
 def test_existing_parent_is_not_added_twice() -> None:
     world = World()
     seed = world.peer("seed", seed=True)
     world.link(seed, world.child)
-    assert rejection(world.child, seed) == "would form a cycle"
+    assert rejection(world.child, seed, RULE) is Rejection.CYCLE
 
 
-@pytest.mark.parametrize("state", GOOD_STATES)
+@pytest.mark.parametrize(
+    "state", [PeerState.RUNNING, PeerState.BACK_TO_SOURCE, PeerState.SUCCEEDED]
+)
 def test_seed_without_parent_accepted(state: PeerState) -> None:
     world = World()
-    assert rejection(world.child, world.peer("seed", state, seed=True)) is None
+    assert rejection(world.child, world.peer("seed", state, seed=True), RULE) is None
 
 
 @pytest.mark.parametrize("state", [PeerState.SUCCEEDED, PeerState.BACK_TO_SOURCE])
 def test_normal_peer_with_content_source_accepted(state: PeerState) -> None:
     world = World()
-    assert rejection(world.child, world.peer("p", state)) is None
+    assert rejection(world.child, world.peer("p", state), RULE) is None
 
 
 def test_normal_running_peer_with_a_parent_accepted() -> None:
     world = World()
-    seed = world.peer("seed", seed=True)
-    relay = world.peer("relay", PeerState.RUNNING)
-    world.link(seed, relay)
-    assert rejection(world.child, relay) is None
+    assert rejection(world.child, world.relay("relay"), RULE) is None
 
 
 def test_candidate_parents_keeps_only_accepted() -> None:
@@ -230,7 +176,7 @@ def test_candidate_parents_keeps_only_accepted() -> None:
     world.peer("orphan", PeerState.RUNNING)
     world.peer("failed", PeerState.FAILED, seed=True)
     world.peer("full", seed=True, upload_limit=0)
-    found = candidate_parents(world.child, 15, random.Random(1))
+    found = candidate_parents(world.child, 15, random.Random(1), RULE)
     assert {p.id for p in found} == good
 
 
@@ -238,87 +184,134 @@ def test_candidate_parents_keeps_only_accepted() -> None:
 def test_candidate_parents_samples_at_most_the_limit(limit: int) -> None:
     world = World()
     names = {world.peer(f"s{i}", seed=True).id for i in range(8)}
-    found = candidate_parents(world.child, limit, random.Random(7))
+    found = candidate_parents(world.child, limit, random.Random(7), RULE)
     assert len(found) == limit
     assert {p.id for p in found} <= names
 
 
-# Evaluator ----------------------------------------------------------------------------
-
-
-def test_rank_prefers_more_finished_pieces() -> None:
+def test_sample_finds_the_few_usable_parents_among_many_newcomers() -> None:
+    """Most peers of a burst cannot serve yet; sampling must not miss the ones that can."""
     world = World()
-    few = world.peer("few", PeerState.BACK_TO_SOURCE, finished=2)
-    most = world.peer("most", PeerState.BACK_TO_SOURCE, finished=9)
-    some = world.peer("some", PeerState.BACK_TO_SOURCE, finished=5)
-    assert rank([few, most, some], world.child) == [most, some, few]
+    for i in range(500):
+        world.peer(f"new{i}", PeerState.RECEIVED_NORMAL)
+    usable = {world.peer(f"seed{i}", PeerState.BACK_TO_SOURCE, seed=True).id for i in range(3)}
+    found = candidate_parents(world.child, 15, random.Random(3), RULE)
+    assert {p.id for p in found} == usable
 
 
-def test_rank_prefers_succeeded_parent() -> None:
+# Bad parents by piece costs ------------------------------------------------------------
+
+
+def costs_of(values: list[float]) -> World:
     world = World()
-    almost = world.peer("almost", PeerState.BACK_TO_SOURCE, finished=world.task.piece_count - 1)
-    done = world.peer("done", PeerState.SUCCEEDED)
-    assert rank([almost, done], world.child) == [done, almost]
+    parent = world.peer("p", PeerState.SUCCEEDED)
+    for value in values:
+        parent.served_costs_ns.add(value)
+    world.parent = parent  # type: ignore[attr-defined]
+    return world
 
 
-def test_rank_prefers_seed_on_equal_pieces() -> None:
+# Samples before the newest so that, with it, there are still fewer than ``samples``.
+SMALL = RULE.samples - 2
+
+
+@pytest.mark.parametrize(
+    ("history", "last", "bad"),
+    [
+        ([], 1e9, False),  # one sample says nothing
+        ([100.0], 2001.0, True),  # > 20 x mean
+        ([100.0], 2000.0, False),  # = 20 x mean
+        ([100.0] * SMALL, 1999.0, False),
+        ([100.0] * SMALL, 2001.0, True),
+        ([100.0] * SMALL, 1000.0, False),  # 10x passes while samples are few
+    ],
+)
+def test_few_samples_regime(history: list[float], last: float, bad: bool) -> None:
+    world = costs_of([*history, last])
+    assert slow_by_costs(world.parent, RULE) is bad  # type: ignore[attr-defined]
+
+
+def spread(count: int, mean: float, half_width: float) -> list[float]:
+    """``count`` values alternating mean +/- half_width: population sigma = half_width."""
+    return [mean + (half_width if i % 2 else -half_width) for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("history", "last", "bad"),
+    [
+        (spread(RULE.samples, 100.0, 20.0), 100.0 + 6 * 20.0 + 1, True),  # > mean + 6 sigma
+        (spread(RULE.samples, 100.0, 20.0), 100.0 + 6 * 20.0 - 1, False),
+        (spread(RULE.samples, 100.0, 40.0), 339.0, False),  # 6 sigma is 240 above the mean
+        ([100.0] * RULE.samples, 199.0, False),  # sigma 0: also needs 2 x mean
+        ([100.0] * RULE.samples, 201.0, True),
+        ([100.0] * RULE.samples, 1000.0, True),  # a 10x slower piece
+        (spread(RULE.samples, 100.0, 50.0), 1000.0, True),
+    ],
+)
+def test_many_samples_regime(history: list[float], last: float, bad: bool) -> None:
+    world = costs_of([*history, last])
+    assert slow_by_costs(world.parent, RULE) is bad  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("sigma", "bad"), [(3.0, True), (6.0, False)])
+def test_sigma_is_configurable(sigma: float, bad: bool) -> None:
+    world = costs_of([*spread(RULE.samples, 100.0, 30.0), 250.0])
+    rule = BadParentRule(RULE.samples, sigma, RULE.mean_factor)
+    assert slow_by_costs(world.parent, rule) is bad  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("samples", "bad"), [(5, True), (50, False)])
+def test_sample_count_switches_regime(samples: int, bad: bool) -> None:
+    # 10 samples then a 10x one: the sigma rule catches it, the 20 x mean rule does not.
+    world = costs_of([*[100.0] * 10, 1000.0])
+    rule = BadParentRule(samples, RULE.sigma, RULE.mean_factor)
+    assert slow_by_costs(world.parent, rule) is bad  # type: ignore[attr-defined]
+
+
+def test_bad_parent_by_state_or_costs() -> None:
     world = World()
-    normal = world.peer("normal", PeerState.BACK_TO_SOURCE, finished=3)
-    seed = world.peer("seed", PeerState.BACK_TO_SOURCE, seed=True, finished=3)
-    assert rank([normal, seed], world.child) == [seed, normal]
+    assert is_bad_parent(world.peer("gone", PeerState.LEAVE, seed=True), RULE)
+    assert not is_bad_parent(world.peer("fine", PeerState.SUCCEEDED), RULE)
 
 
-def test_rank_prefers_free_upload_slots_on_equal_pieces() -> None:
-    world = World()
-    busy = world.peer("busy", PeerState.BACK_TO_SOURCE, finished=3, upload_limit=10)
-    busy.host.concurrent_uploads = 9
-    idle = world.peer("idle", PeerState.BACK_TO_SOURCE, finished=3, upload_limit=10)
-    assert rank([busy, idle], world.child) == [idle, busy]
-
-
-def test_rank_with_unknown_piece_count_still_prefers_more_pieces() -> None:
-    world = World()
-    world.task.piece_count = -1
-    few = world.peer("few", PeerState.BACK_TO_SOURCE, finished=1)
-    many = world.peer("many", PeerState.BACK_TO_SOURCE, finished=40)
-    assert rank([few, many], world.child) == [many, few]
-
-
-# Decide -------------------------------------------------------------------------------
+# Decide ------------------------------------------------------------------------------
 
 RNG_SEED = 3
 
 
-def decide_for(world: World, *, waited_out: bool, limits: Limits | None = None) -> object:
-    return decide(world.child, limits or Limits(), random.Random(RNG_SEED), waited_out=waited_out)
+def decide_for(world: World, attempt: int = 0, limits: Limits | None = None) -> Decision:
+    ctx = Context(limits or Limits(), BaseEvaluator(), RULE, random.Random(RNG_SEED))
+    return decide(world.child, attempt, ctx, 0.0)
 
 
 def test_need_back_to_source_goes_to_source_even_with_parents() -> None:
     world = World()
     world.peer("seed", seed=True)
     world.child.need_back_to_source = True
-    assert isinstance(decide_for(world, waited_out=False), BackToSource)
+    assert isinstance(decide_for(world), BackToSource)
 
 
-@pytest.mark.parametrize(
-    "download",
-    [
-        DownloadRequest("https://e.com/f", disable_back_to_source=True),
-        DownloadRequest("https://e.com/f", priority=Priority.LEVEL2),
-    ],
-)
+NO_SOURCE = [
+    DownloadRequest("https://e.com/f", disable_back_to_source=True),
+    DownloadRequest("https://e.com/f", priority=Priority.LEVEL2),
+]
+
+
+@pytest.mark.parametrize("download", NO_SOURCE)
 def test_need_back_to_source_ignored_when_source_not_allowed(download: DownloadRequest) -> None:
     world = World(download=download)
     seed = world.peer("seed", seed=True)
     world.child.need_back_to_source = True
-    assert decide_for(world, waited_out=False) == Parents([seed])
+    decision = decide_for(world)
+    assert isinstance(decision, Parents)
+    assert decision.peers == [seed]
 
 
 def test_need_back_to_source_ignored_when_budget_spent() -> None:
     world = World(back_to_source_limit=1)
     world.task.back_to_source_peers.add("someone-else")
     world.child.need_back_to_source = True
-    assert decide_for(world, waited_out=False) == Wait()
+    assert decide_for(world) == Wait()
 
 
 @pytest.mark.parametrize(("count", "limit"), [(6, 4), (3, 4), (5, 1), (20, 20)])
@@ -327,44 +320,53 @@ def test_parents_limited_to_best_candidates(count: int, limit: int) -> None:
     # Distinct finished counts give a strict order: more pieces first.
     peers = [world.peer(f"p{i}", PeerState.BACK_TO_SOURCE, finished=i) for i in range(count)]
     decision = decide_for(
-        world, waited_out=False, limits=Limits(candidate_parent_limit=limit, filter_parent_limit=50)
+        world, limits=Limits(candidate_parent_limit=limit, filter_parent_limit=50)
     )
     assert isinstance(decision, Parents)
     expected = sorted(peers, key=lambda p: len(p.finished), reverse=True)[:limit]
     assert decision.peers == expected
 
 
-def test_wait_before_waited_out() -> None:
+def test_wait_while_attempts_remain() -> None:
     world = World()
     world.peer("orphan", PeerState.RUNNING)
-    assert decide_for(world, waited_out=False) == Wait()
+    assert decide_for(world, attempt=3) == Wait()
 
 
-@pytest.mark.parametrize(
-    "download",
-    [
-        DownloadRequest("https://e.com/f", disable_back_to_source=True),
-        DownloadRequest("https://e.com/f", priority=Priority.LEVEL2),
-    ],
-)
-def test_fail_after_waiting_when_source_not_allowed(download: DownloadRequest) -> None:
+@pytest.mark.parametrize("download", NO_SOURCE)
+@pytest.mark.parametrize("retry_limit", [0, 2, 5])
+def test_fail_after_retry_limit_when_source_not_allowed(
+    download: DownloadRequest, retry_limit: int
+) -> None:
     world = World(download=download)
-    decision = decide_for(world, waited_out=True)
+    limits = Limits(retry_limit=retry_limit)
+    for attempt in range(retry_limit):
+        assert decide_for(world, attempt, limits) == Wait()
+    decision = decide_for(world, retry_limit, limits)
     assert isinstance(decision, Fail)
     assert "disabled" in decision.reason
 
 
 @pytest.mark.parametrize("priority", [p for p in Priority if p is not Priority.LEVEL2])
-def test_back_to_source_after_waiting_out(priority: Priority) -> None:
+def test_back_to_source_after_back_to_source_retry_limit(priority: Priority) -> None:
     world = World(download=DownloadRequest("https://e.com/f", priority=priority))
-    assert isinstance(decide_for(world, waited_out=True), BackToSource)
+    limits = Limits(retry_back_to_source_limit=2)
+    assert decide_for(world, 1, limits) == Wait()
+    assert isinstance(decide_for(world, 2, limits), BackToSource)
+
+
+def test_back_to_source_limit_checked_before_retry_limit() -> None:
+    """Dragonfly's defaults (4 < 5): a peer that may use the origin never fails."""
+    world = World()
+    assert isinstance(decide_for(world, 4, Limits()), BackToSource)
 
 
 @pytest.mark.parametrize(("limit", "used"), [(0, 0), (1, 1), (2, 2)])
 def test_fail_when_back_to_source_budget_spent(limit: int, used: int) -> None:
     world = World(back_to_source_limit=limit)
     world.task.back_to_source_peers.update(f"other-{i}" for i in range(used))
-    decision = decide_for(world, waited_out=True)
+    assert decide_for(world, 4) == Wait()  # the budget may free up: keep trying
+    decision = decide_for(world, 5)
     assert isinstance(decision, Fail)
     assert "budget" in decision.reason
 
@@ -372,4 +374,14 @@ def test_fail_when_back_to_source_budget_spent(limit: int, used: int) -> None:
 def test_back_to_source_while_budget_remains() -> None:
     world = World(back_to_source_limit=2)
     world.task.back_to_source_peers.add("other")
-    assert isinstance(decide_for(world, waited_out=True), BackToSource)
+    assert isinstance(decide_for(world, 4), BackToSource)
+
+
+def test_parents_carry_the_evaluators_rates() -> None:
+    child_host = make_host("child", rx_bps=1e9)
+    world = World(child_host=child_host)
+    world.peer("seed", PeerState.BACK_TO_SOURCE, seed=True, tx_bps=10e9)
+    ctx = Context(Limits(), evaluator_for("default"), RULE, random.Random(1))
+    decision = decide(world.child, 0, ctx, 0.0)
+    assert isinstance(decision, Parents)
+    assert decision.rates == [1e9]

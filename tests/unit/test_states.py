@@ -1,7 +1,7 @@
 """Peer and task state machines against Dragonfly's tables (reference/dragonfly.md §4.2).
 
 The expected tables are written out here from the reference, by state and event names,
-independently of the code: our peers have no ReceivedTiny/ReceivedSmall states.
+independently of the code; every (state, event) pair is checked, allowed or refused.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from damselfly.scheduler.resource.states import (
     next_task_state,
 )
 
-RECEIVED = ["ReceivedEmpty", "ReceivedNormal"]
+RECEIVED = ["ReceivedEmpty", "ReceivedTiny", "ReceivedSmall", "ReceivedNormal"]
 ALL_PEER_STATES = [
     "Pending",
     "ReceivedEmpty",
+    "ReceivedTiny",
+    "ReceivedSmall",
     "ReceivedNormal",
     "Running",
     "BackToSource",
@@ -37,6 +39,8 @@ ALL_PEER_STATES = [
 # event: (from states, to state)
 PEER_RULES: dict[str, tuple[list[str], str]] = {
     "RegisterEmpty": (["Pending"], "ReceivedEmpty"),
+    "RegisterTiny": (["Pending"], "ReceivedTiny"),
+    "RegisterSmall": (["Pending"], "ReceivedSmall"),
     "RegisterNormal": (["Pending"], "ReceivedNormal"),
     "Download": (RECEIVED, "Running"),
     "DownloadBackToSource": ([*RECEIVED, "Running"], "BackToSource"),

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from damselfly.api import convert
+from damselfly.api.gen.common.v1 import common_pb2
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as pb
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
 from damselfly.common.grpc_helpers import abort_with, translate_unary
 from damselfly.core.errors import Code, DamselflyError, InternalError, InvalidArgument
 from damselfly.core.ids import is_task_id
-from damselfly.scheduler.service import (
+from damselfly.core.models import HostType
+from damselfly.scheduler.metrics import SchedulerMetrics
+from damselfly.scheduler.resource.models import Host
+from damselfly.scheduler.responses import (
     BackToSourceResponse,
     EmptyTaskResponse,
     ParentsResponse,
+    Respond,
     Response,
-    SchedulerService,
 )
+from damselfly.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
+
+# Messages that run a scheduling decision: timed into schedule_duration_milliseconds.
+_SCHEDULING = frozenset({"register_peer", "reschedule_peer"})
+_METRIC_OF = {
+    "download_pieces_finished": "download_piece_finished",
+    "download_piece_failed": "download_piece_finished",
+    "download_peer_failed": "download_peer_finished",
+    "download_peer_back_to_source_failed": "download_peer_back_to_source_finished",
+}
 
 
 def response_to_pb(response: Response) -> pb.AnnouncePeerResponse:
@@ -48,34 +63,117 @@ def _code(text: str) -> Code:
         return Code.INTERNAL
 
 
+def host_to_pb(host: Host) -> common_pb2.Host:
+    msg = convert.host_to_pb(host.info)
+    msg.disable_shared = host.disable_shared
+    msg.max_tx_bandwidth = int(host.max_tx_bps)
+    msg.max_rx_bandwidth = int(host.max_rx_bps)
+    return msg
+
+
 class SchedulerRpc(pb_grpc.SchedulerServicer):
     def __init__(self, service: SchedulerService) -> None:
         self.service = service
+        self.metrics: SchedulerMetrics = service.metrics
 
     @translate_unary
     async def AnnounceHost(
         self, request: pb.AnnounceHostRequest, context: Any
     ) -> pb.AnnounceHostResponse:
-        if not request.host.id or not request.host.ip or request.host.download_port <= 0:
+        host = request.host
+        if not host.id or not host.ip or host.download_port <= 0:
+            self.metrics.count("announce_host", failed=True)
             raise InvalidArgument("host announce needs an id, an ip and a download port")
-        self.service.announce_host(convert.host_from_pb(request.host), request.interval_seconds)
+        self.metrics.count("announce_host")
+        self.service.announce_host(
+            convert.host_from_pb(host),
+            request.interval_seconds,
+            disable_shared=host.disable_shared,
+            max_tx_bps=float(host.max_tx_bandwidth),
+            max_rx_bps=float(host.max_rx_bandwidth),
+        )
         return pb.AnnounceHostResponse()
 
     @translate_unary
     async def LeaveHost(self, request: pb.LeaveHostRequest, context: Any) -> pb.LeaveHostResponse:
+        self.metrics.count("leave_host")
         self.service.leave_host(request.host_id)
         return pb.LeaveHostResponse()
 
     @translate_unary
+    async def DeleteHost(
+        self, request: pb.DeleteHostRequest, context: Any
+    ) -> pb.DeleteHostResponse:
+        self.metrics.count("leave_host")
+        self.service.delete_host(request.host_id)
+        return pb.DeleteHostResponse()
+
+    @translate_unary
+    async def ListHosts(self, request: pb.ListHostsRequest, context: Any) -> pb.ListHostsResponse:
+        self.metrics.count("list_hosts")
+        kind = HostType(request.type) if request.HasField("type") else None
+        return pb.ListHostsResponse(
+            hosts=[
+                pb.HostStat(
+                    host=host_to_pb(h),
+                    peer_count=len(h.peers),
+                    concurrent_upload_count=h.concurrent_uploads,
+                    upload_count=h.upload_count,
+                    upload_failed_count=h.upload_failed_count,
+                )
+                for h in self.service.list_hosts(kind)
+            ]
+        )
+
+    @translate_unary
     async def StatTask(self, request: pb.StatTaskRequest, context: Any) -> pb.StatTaskResponse:
-        task = self.service.stat_task(request.task_id)
+        try:
+            task = self.service.stat_task(request.task_id)
+        except DamselflyError:
+            self.metrics.count("stat_task", failed=True)
+            raise
+        self.metrics.count("stat_task")
         return pb.StatTaskResponse(
             task_id=task.id,
             state=task.state.value,
             content_length=task.content_length,
             piece_count=task.piece_count,
             peer_count=len(task.peers),
+            piece_length=task.piece_length,
+            back_to_source_peer_count=len(task.back_to_source_peers),
+            size_scope=task.size_scope().value,
         )
+
+    @translate_unary
+    async def StatPeer(self, request: pb.StatPeerRequest, context: Any) -> pb.StatPeerResponse:
+        try:
+            peer = self.service.stat_peer(request.peer_id)
+        except DamselflyError:
+            self.metrics.count("stat_peer", failed=True)
+            raise
+        self.metrics.count("stat_peer")
+        graph = peer.task.graph
+        return pb.StatPeerResponse(
+            peer_id=peer.id,
+            task_id=peer.task.id,
+            host_id=peer.host.id,
+            state=peer.state.value,
+            finished_piece_count=len(peer.finished),
+            parent_ids=sorted(graph.parents(peer.id)),
+            child_count=graph.out_degree(peer.id),
+        )
+
+    @translate_unary
+    async def DeleteTask(
+        self, request: pb.DeleteTaskRequest, context: Any
+    ) -> pb.DeleteTaskResponse:
+        try:
+            count = self.service.delete_task(request.task_id, request.host_id)
+        except DamselflyError:
+            self.metrics.count("leave_task", failed=True)
+            raise
+        self.metrics.count("leave_task")
+        return pb.DeleteTaskResponse(deleted_peer_count=count)
 
     async def AnnouncePeer(
         self,
@@ -94,10 +192,14 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
                     peer_ids.add(request.peer_id)
                     self._handle(request, respond)
             except DamselflyError as exc:
+                self.metrics.count("announce_peer", failed=True)
                 await abort_with(context, exc)
             except Exception:
                 log.exception("announce stream failed")
+                self.metrics.count("announce_peer", failed=True)
                 await abort_with(context, InternalError("the scheduler failed on this stream"))
+            else:
+                self.metrics.count("announce_peer")
             finally:
                 outbox.put_nowait(None)
 
@@ -110,14 +212,39 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
             for peer_id in peer_ids:
                 self.service.stream_closed(peer_id)
 
-    def _handle(self, request: pb.AnnouncePeerRequest, respond: Any) -> None:
+    def _handle(self, request: pb.AnnouncePeerRequest, respond: Respond) -> None:
+        kind = request.WhichOneof("request") or ""
+        metric = _METRIC_OF.get(kind, kind)
+        failed = kind in _METRIC_OF and kind != "download_pieces_finished"
+        started = time.perf_counter()
+        try:
+            self._dispatch(kind, request, respond)
+        except DamselflyError:
+            if metric in self.metrics.requests:
+                self.metrics.count(metric, failed=True)
+            raise
+        if metric in self.metrics.requests:
+            self.metrics.count(metric, failed=failed)
+        if kind in _SCHEDULING:
+            self.metrics.schedule_duration.observe((time.perf_counter() - started) * 1000)
+
+    def _dispatch(self, kind: str, request: pb.AnnouncePeerRequest, respond: Respond) -> None:
         service, peer_id = self.service, request.peer_id
         if not peer_id or not is_task_id(request.task_id):
             raise InvalidArgument("announce needs a peer id and a well-formed task id")
-        kind = request.WhichOneof("request")
         if kind == "register_peer":
-            download = convert.download_from_pb(request.register_peer.download)
-            service.register_peer(request.host_id, request.task_id, peer_id, download, respond)
+            register = request.register_peer
+            download = convert.download_from_pb(register.download)
+            host = convert.host_from_pb(register.host) if register.HasField("host") else None
+            service.register_peer(
+                request.host_id,
+                request.task_id,
+                peer_id,
+                download,
+                respond,
+                finished=register.finished_piece_numbers,
+                host_info=host,
+            )
         elif kind == "download_peer_started":
             service.download_started(peer_id)
         elif kind == "download_peer_back_to_source_started":

@@ -17,11 +17,18 @@ from damselfly.core.models import DownloadRequest, HostInfo
 log = logging.getLogger(__name__)
 
 
-class SeedPeerClient:
-    """Streams ``DownloadTask`` to the seed until it ends; reports a failed start."""
+StoredCallback = Callable[[str, str, int, int, int], None]
 
-    def __init__(self, on_failure: Callable[[str, str], None]) -> None:
+
+class SeedPeerClient:
+    """Streams ``DownloadTask`` to the seed until it ends; reports a failed start, and a
+    seed that answered from its own storage (it registers no peer then)."""
+
+    def __init__(
+        self, on_failure: Callable[[str, str], None], on_stored: StoredCallback | None = None
+    ) -> None:
         self._on_failure = on_failure
+        self._on_stored = on_stored
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -50,9 +57,18 @@ class SeedPeerClient:
         call = stub.DownloadTask(
             dfdaemon_pb2.DownloadTaskRequest(download=convert.download_to_pb(download))
         )
+        layout = (-1, 0, -1)
         try:
-            async for _ in call:
-                pass
+            async for message in call:
+                kind = message.WhichOneof("response")
+                if kind == "started":
+                    started = message.started
+                    layout = (started.content_length, started.piece_length, started.piece_count)
+                elif kind == "finished" and self._on_stored is not None:
+                    traffic = message.finished.traffic
+                    stored = traffic.local > 0 and traffic.back_to_source == 0
+                    if stored and traffic.seed_peer == 0 and traffic.remote_peer == 0:
+                        self._on_stored(seed.id, task_id, *layout)
         except grpc.aio.AioRpcError as exc:
             # The seed reports origin failures itself on its peer stream; only an
             # unreachable seed needs handling here.

@@ -1,4 +1,5 @@
-"""Composition root of the scheduler: builds the service and its gRPC server."""
+"""Composition root of the scheduler: builds the service, its gRPC server, the periodic
+jobs (pushed parents, garbage collection) and the metrics endpoint."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from aiohttp import web
 
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2_grpc
 from damselfly.common.clock import SystemClock
 from damselfly.common.grpc_helpers import add_health, bind, mark_serving, new_server
 from damselfly.core.models import DownloadRequest, HostInfo
 from damselfly.scheduler.config import SchedulerConfig
+from damselfly.scheduler.metrics import SchedulerMetrics
+from damselfly.scheduler.responses import TimerHandle
 from damselfly.scheduler.rpc import SchedulerRpc
 from damselfly.scheduler.seed_peer import SeedPeerClient
-from damselfly.scheduler.service import SchedulerService, TimerHandle
+from damselfly.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
 
 
 class LoopTimers:
@@ -27,21 +33,68 @@ class LoopTimers:
         return asyncio.get_running_loop().call_later(delay, callback)
 
 
+class Periodic:
+    """Runs ``job`` every ``interval_s`` on the loop (no overlap: jobs are synchronous)."""
+
+    def __init__(self, name: str, interval_s: float, job: Callable[[], object]) -> None:
+        self.name, self.interval_s, self.job = name, interval_s, job
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._handle = asyncio.get_running_loop().call_later(self.interval_s, self._run)
+
+    def _run(self) -> None:
+        try:
+            self.job()
+        except Exception:
+            log.exception("periodic job %s failed", self.name)
+        self.start()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 class SchedulerServer:
     def __init__(self, config: SchedulerConfig) -> None:
         self.config = config
-        self.seeds = SeedPeerClient(on_failure=self._seed_failed)
+        self.metrics = SchedulerMetrics()
+        self.metrics.version.labels(VERSION).set(1)
+        self.seeds = SeedPeerClient(on_failure=self._seed_failed, on_stored=self._seed_stored)
         self.service = SchedulerService(
-            config.scheduling, SystemClock(), LoopTimers(), self._trigger_seed
+            config.scheduling,
+            SystemClock(),
+            LoopTimers(),
+            self._trigger_seed,
+            gc=config.gc,
+            metrics=self.metrics,
         )
+        gc = config.gc
+        self.jobs = [
+            Periodic("peer gc", gc.peer_gc_interval_s, self.service.gc_peers),
+            Periodic("task gc", gc.task_gc_interval_s, self.service.gc_tasks),
+            Periodic("host gc", gc.host_gc_interval_s, self.service.gc_hosts),
+        ]
+        if config.scheduling.push_interval_s > 0:
+            self.jobs.append(
+                Periodic("parents", config.scheduling.push_interval_s, self.service.rebalance)
+            )
         self._server: grpc.aio.Server | None = None
+        self._metrics_runner: web.AppRunner | None = None
         self.port = 0
+        self.metrics_port = 0
 
     def _trigger_seed(self, seed: HostInfo, task_id: str, download: DownloadRequest) -> None:
         self.seeds.trigger(seed, task_id, download)
 
     def _seed_failed(self, task_id: str, description: str) -> None:
         self.service.seed_trigger_failed(task_id, description)
+
+    def _seed_stored(
+        self, host_id: str, task_id: str, length: int, piece_length: int, count: int
+    ) -> None:
+        self.service.seed_has_task(host_id, task_id, length, piece_length, count)
 
     @property
     def address(self) -> str:
@@ -55,11 +108,35 @@ class SchedulerServer:
         await server.start()
         await mark_serving(health, "damselfly.scheduler.v1.Scheduler")
         self._server = server
+        for job in self.jobs:
+            job.start()
+        if self.config.metrics.enable:
+            await self._start_metrics()
         log.info("scheduler listening on %s", self.address)
         if self.config.ready_file:
-            Path(self.config.ready_file).write_text(json.dumps({"address": self.address}))
+            ready = {"address": self.address, "metrics_port": self.metrics_port}
+            Path(self.config.ready_file).write_text(json.dumps(ready))
+
+    async def _start_metrics(self) -> None:
+        async def exposition(_: web.Request) -> web.Response:
+            return web.Response(body=self.metrics.exposition(), content_type="text/plain")
+
+        app = web.Application()
+        app.router.add_get("/metrics", exposition)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.metrics.listen_ip, self.config.metrics.port)
+        await site.start()
+        self._metrics_runner = runner
+        addresses = runner.addresses
+        self.metrics_port = int(addresses[0][1]) if addresses else self.config.metrics.port
+        log.info("scheduler metrics on %s:%d", self.config.metrics.listen_ip, self.metrics_port)
 
     async def stop(self) -> None:
+        for job in self.jobs:
+            job.stop()
         if self._server is not None:
             await self._server.stop(grace=1.0)
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
         await self.seeds.close()

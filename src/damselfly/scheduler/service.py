@@ -1,75 +1,47 @@
-"""Scheduler use cases: register hosts and peers, handle peer reports, send decisions.
+"""Scheduler use cases: hosts, peers and their reports, tasks, garbage collection.
 
 One writer: every method runs on the event loop and never awaits between reading and
-changing state. Output goes through each peer's ``Respond`` callback; time comes from
-the Clock, delays from the Timers, so the whole service runs under a fake clock in tests.
+changing state. Output goes through each peer's ``Respond`` callback (via the
+Dispatcher); time comes from the Clock, delays from the Timers, so the whole service
+runs under a fake clock in tests and in the swarm simulation.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterable
 
 from damselfly.common.clock import Clock
-from damselfly.common.hashring import HashRing
 from damselfly.core.errors import Code, FailedPrecondition, NotFound, PermissionDenied
-from damselfly.core.models import DownloadRequest, HostInfo, ParentInfo, PieceInfo, Priority
-from damselfly.scheduler.config import SchedulingConfig
-from damselfly.scheduler.resource.models import Host, Peer, Task
-from damselfly.scheduler.resource.states import PeerEvent, PeerState, TaskEvent, TaskState
-from damselfly.scheduler.resource.store import Resources
-from damselfly.scheduler.scheduling.decide import (
-    BackToSource,
-    Fail,
-    Limits,
-    Parents,
-    Wait,
-    decide,
+from damselfly.core.models import DownloadRequest, HostInfo, HostType, PieceInfo, Priority
+from damselfly.scheduler.config import GCConfig, SchedulingConfig
+from damselfly.scheduler.dispatcher import Dispatcher
+from damselfly.scheduler.gc import PeerVerdict, host_is_garbage, peer_verdict, task_is_garbage
+from damselfly.scheduler.metrics import SchedulerMetrics, task_size_level
+from damselfly.scheduler.resource.models import Host, Peer, SizeScope, Task
+from damselfly.scheduler.resource.states import (
+    RECEIVED_STATES,
+    PeerEvent,
+    PeerState,
+    TaskEvent,
+    TaskState,
 )
-from damselfly.scheduler.scheduling.filters import rejection
+from damselfly.scheduler.resource.store import Resources
+from damselfly.scheduler.responses import EmptyTaskResponse, Respond, SeedTrigger, Timers
+from damselfly.scheduler.scheduling.bad_node import slow_by_costs
+from damselfly.scheduler.seeding import Seeding, learn_layout
 
 log = logging.getLogger(__name__)
 
+# A child's first pieces cost less than its later ones (few fetches share its link while
+# it starts), so they would make a parent look slow later: its costs count after these.
+WARM_PIECES = 16
 
-@dataclass(frozen=True)
-class ParentsResponse:
-    parents: list[ParentInfo]
-
-
-@dataclass(frozen=True)
-class BackToSourceResponse:
-    description: str
-
-
-@dataclass(frozen=True)
-class EmptyTaskResponse:
-    pass
-
-
-@dataclass(frozen=True)
-class FailedResponse:
-    code: Code
-    description: str
-
-
-Response = ParentsResponse | BackToSourceResponse | EmptyTaskResponse | FailedResponse
-Respond = Callable[[Response], None]
-
-
-class TimerHandle(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Timers(Protocol):
-    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
-
-
-SeedTrigger = Callable[[HostInfo, str, DownloadRequest], None]
-
-_PARENT_STATES = (PeerState.RUNNING, PeerState.BACK_TO_SOURCE, PeerState.SUCCEEDED)
+_REGISTER_EVENT = {
+    SizeScope.TINY: PeerEvent.REGISTER_TINY,
+    SizeScope.SMALL: PeerEvent.REGISTER_SMALL,
+}
 
 
 class SchedulerService:
@@ -80,182 +52,139 @@ class SchedulerService:
         timers: Timers,
         trigger_seed: SeedTrigger,
         rng: random.Random | None = None,
+        *,
+        gc: GCConfig | None = None,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self.config = config
+        self.gc_config = gc or GCConfig()
         self.clock = clock
-        self.timers = timers
         self.trigger_seed = trigger_seed
         self.rng = rng or random.Random()
+        self.metrics = metrics or SchedulerMetrics()
         self.resources = Resources()
-        self.limits = Limits(config.candidate_parent_limit, config.filter_parent_limit)
-        self._respond: dict[str, Respond] = {}
-        self._waiting: dict[str, tuple[int, TimerHandle]] = {}
+        self.dispatch = Dispatcher(
+            config,
+            resources=self.resources,
+            clock=clock,
+            timers=timers,
+            rng=self.rng,
+            metrics=self.metrics,
+        )
+        self.seeding = Seeding(config, self.resources, clock, trigger_seed, self.dispatch)
+        self.metrics.watch_waiting(self.dispatch.waiting_count)
 
     # Hosts -------------------------------------------------------------------
 
-    def announce_host(self, info: HostInfo, interval_s: float) -> None:
+    def announce_host(
+        self,
+        info: HostInfo,
+        interval_s: float,
+        *,
+        disable_shared: bool = False,
+        max_tx_bps: float = 0.0,
+        max_rx_bps: float = 0.0,
+    ) -> Host:
         now = self.clock.now()
         host = self.resources.hosts.get(info.id)
         if host is None:
-            self.resources.hosts[info.id] = Host(info, interval_s, updated_at=now)
+            host = Host(info, interval_s, updated_at=now, created_at=now)
             log.info("host %s joined (%s:%d, seed=%s)", info.id, info.ip, info.port, info.type)
-        else:
-            host.info, host.announce_interval_s, host.updated_at = info, interval_s, now
+        host.info, host.announce_interval_s, host.updated_at = info, interval_s, now
+        self.resources.add_host(host)
+        changed = (host.max_tx_bps, host.disable_shared) != (max_tx_bps, disable_shared)
+        host.disable_shared, host.max_tx_bps, host.max_rx_bps = (
+            disable_shared,
+            max_tx_bps,
+            max_rx_bps,
+        )
+        if changed:  # what the host may serve changed: so may its peers' pool places
+            for peer in list(host.peers.values()):
+                peer.task.refresh_pool(peer)
+        return host
 
     def leave_host(self, host_id: str) -> None:
-        host = self.resources.hosts.pop(host_id, None)
+        """The host's peers leave; their children are offered other parents."""
+        host = self.resources.remove_host(host_id)
         if host is None:
             return
+        orphans: set[str] = set()
         for peer in list(host.peers.values()):
-            self._forget(peer)
+            orphans |= self._forget(peer)
+        self.dispatch.replace_parent_of(orphans)
         log.info("host %s left", host_id)
 
-    def seed_hosts(self) -> list[Host]:
-        return [h for h in self.resources.hosts.values() if h.is_seed]
+    delete_host = leave_host
 
-    # Peers -------------------------------------------------------------------
+    def list_hosts(self, host_type: HostType | None = None) -> list[Host]:
+        hosts = self.resources.hosts.values()
+        return [h for h in hosts if host_type is None or h.info.type is host_type]
+
+    def seed_hosts(self) -> list[Host]:
+        return self.seeding.seed_hosts()
+
+    def seed_trigger_failed(self, task_id: str, description: str) -> None:
+        self.seeding.trigger_failed(task_id, description)
+
+    def seed_has_task(
+        self, host_id: str, task_id: str, content_length: int, piece_length: int, count: int
+    ) -> None:
+        self.seeding.has_stored(host_id, task_id, content_length, piece_length, count)
+
+    # Registration ------------------------------------------------------------
 
     def register_peer(
-        self, host_id: str, task_id: str, peer_id: str, download: DownloadRequest, respond: Respond
+        self,
+        host_id: str,
+        task_id: str,
+        peer_id: str,
+        download: DownloadRequest,
+        respond: Respond,
+        *,
+        finished: Iterable[int] = (),
+        host_info: HostInfo | None = None,
     ) -> None:
         now = self.clock.now()
         host = self.resources.hosts.get(host_id)
+        if host is None and host_info is not None and host_info.id == host_id:
+            host = self.announce_host(host_info, 0.0)
         if host is None:
             raise NotFound(f"host {host_id} is not announced; announce the host first")
         if download.priority is Priority.LEVEL1:
             raise PermissionDenied("downloads with priority 1 are forbidden")
+        old = self.resources.peers.get(peer_id)
+        if old is not None:  # registering again (a new stream): the old peer goes first
+            self.dispatch.replace_parent_of(self._forget(old))
         task = self.resources.tasks.get(task_id)
         if task is None:
             task = Task(task_id, download, now, self.config.back_to_source_count)
+            task.piece_length = download.piece_length or 0
             self.resources.tasks[task_id] = task
-        old = self.resources.peers.get(peer_id)
-        if old is not None:
-            self._forget(old)
-        peer = Peer(peer_id, task, host, download, created_at=now, updated_at=now)
+        peer = Peer(
+            peer_id, task, host, download, created_at=now, updated_at=now, piece_updated_at=now
+        )
+        for number in finished:
+            peer.finished.add(number)
         self.resources.add_peer(peer)
-        self._respond[peer_id] = respond
+        self.dispatch.attach(peer_id, respond)
         peer.block_parents.add(peer_id)
         if download.need_back_to_source:
             peer.need_back_to_source = True
-        elif not self._has_available_parent(peer):
-            self._arrange_first_download(peer)
-        if task.state is TaskState.SUCCEEDED and task.content_length == 0:
+        elif not task.has_available_peer(peer):
+            self.seeding.arrange_first_download(peer)
+        scope = task.size_scope()
+        if scope is SizeScope.EMPTY:
             peer.fire(PeerEvent.REGISTER_EMPTY, now)
             respond(EmptyTaskResponse())
             return
-        if task.state is not TaskState.RUNNING:
+        if task.state in (TaskState.PENDING, TaskState.FAILED, TaskState.LEAVE) or (
+            task.state is TaskState.SUCCEEDED and not task.has_available_peer(peer)
+        ):
             task.fire(TaskEvent.DOWNLOAD, now)
-        peer.fire(PeerEvent.REGISTER_NORMAL, now)
-        self._schedule(peer, attempt=0)
+        peer.fire(_REGISTER_EVENT.get(scope, PeerEvent.REGISTER_NORMAL), now)
+        self.dispatch.schedule(peer, attempt=0)
 
-    def _has_available_parent(self, peer: Peer) -> bool:
-        return any(
-            p.state in _PARENT_STATES and p.host.id != peer.host.id and p.id != peer.id
-            for p in peer.task.peers.values()
-        )
-
-    def _arrange_first_download(self, peer: Peer) -> None:
-        """Nobody has the task: a seed peer fetches it, or the peer itself does."""
-        task, now = peer.task, self.clock.now()
-        if peer.host.is_seed or peer.priority is Priority.LEVEL3:
-            peer.need_back_to_source = True
-            return
-        if peer.priority is Priority.LEVEL2:
-            return
-        recently_failed = (
-            task.seed_failed_at is not None
-            and now - task.seed_failed_at < self.config.seed_peer_failed_timeout_s
-        )
-        seed = self._seed_for(task.id)
-        if seed is None or recently_failed:
-            peer.need_back_to_source = True
-            return
-        if task.seed_triggered_at is None or not self._seed_is_working(task):
-            task.seed_triggered_at = now
-            log.info("task %s: triggering seed peer %s", task.id[:12], seed.id)
-            self.trigger_seed(seed.info, task.id, task.download)
-
-    def _seed_for(self, task_id: str) -> Host | None:
-        seeds = {h.id: h for h in self.seed_hosts()}
-        chosen = HashRing(seeds).get(task_id)
-        return seeds.get(chosen) if chosen else None
-
-    def _seed_is_working(self, task: Task) -> bool:
-        """A seed peer of the task is downloading, or was asked and has yet to register."""
-        seeds = [p for p in task.peers.values() if p.host.is_seed]
-        if any(p.state not in (PeerState.FAILED, PeerState.LEAVE) for p in seeds):
-            return True
-        asked = task.seed_triggered_at
-        return (
-            not seeds
-            and asked is not None
-            and self.clock.now() - asked < self.config.seed_peer_register_timeout_s
-        )
-
-    def seed_trigger_failed(self, task_id: str, description: str) -> None:
-        """The seed could not be reached: waiting peers fetch from the origin themselves."""
-        task = self.resources.tasks.get(task_id)
-        if task is None:
-            return
-        task.seed_failed_at = self.clock.now()
-        log.warning("task %s: seed trigger failed: %s", task_id[:12], description)
-        for peer in self._waiting_peers(task):
-            peer.need_back_to_source = True
-            self._schedule(peer, attempt=self._waiting[peer.id][0])
-
-    def _waiting_peers(self, task: Task) -> list[Peer]:
-        return [p for p in task.peers.values() if p.id in self._waiting]
-
-    def _schedule(self, peer: Peer, attempt: int) -> None:
-        waited_out = attempt >= self.config.retry_back_to_source_limit
-        decision = decide(peer, self.limits, self.rng, waited_out=waited_out)
-        self._stop_waiting(peer.id)
-        respond = self._respond.get(peer.id)
-        if respond is None:
-            return
-        if isinstance(decision, Parents):
-            now = self.clock.now()
-            peer.release_parents()
-            for parent in decision.peers:
-                peer.task.graph.add_edge(parent.id, peer.id)
-                parent.host.concurrent_uploads += 1
-                parent.host.upload_count += 1
-            peer.updated_at = now
-            respond(ParentsResponse([ParentInfo(p.id, p.host.info) for p in decision.peers]))
-        elif isinstance(decision, BackToSource):
-            peer.need_back_to_source = True
-            respond(BackToSourceResponse(decision.reason))
-        elif isinstance(decision, Fail):
-            respond(FailedResponse(Code.FAILED_PRECONDITION, decision.reason))
-        elif isinstance(decision, Wait):
-            log.debug(
-                "peer %s waits (attempt %d): %s",
-                peer.id,
-                attempt,
-                {p.id: rejection(peer, p) for p in peer.task.peers.values()},
-            )
-            handle = self.timers.call_later(
-                self._retry_delay(), lambda: self._retry(peer.id, attempt + 1)
-            )
-            self._waiting[peer.id] = (attempt, handle)
-
-    def _retry_delay(self) -> float:
-        return self.config.retry_interval_s * self.rng.uniform(0.75, 1.25)
-
-    def _retry(self, peer_id: str, attempt: int) -> None:
-        self._waiting.pop(peer_id, None)
-        peer = self.resources.peers.get(peer_id)
-        if peer is not None and peer.state in (PeerState.RECEIVED_NORMAL, PeerState.RUNNING):
-            self._schedule(peer, attempt)
-
-    def _stop_waiting(self, peer_id: str) -> None:
-        entry = self._waiting.pop(peer_id, None)
-        if entry is not None:
-            entry[1].cancel()
-
-    def _wake_waiters(self, task: Task) -> None:
-        for peer in self._waiting_peers(task):
-            self._schedule(peer, attempt=self._waiting[peer.id][0])
+    # Reports -------------------------------------------------------------------
 
     def _peer(self, peer_id: str) -> Peer:
         peer = self.resources.peers.get(peer_id)
@@ -265,7 +194,7 @@ class SchedulerService:
 
     def download_started(self, peer_id: str) -> None:
         peer = self._peer(peer_id)
-        if peer.state is not PeerState.RUNNING:
+        if peer.state in RECEIVED_STATES:
             peer.fire(PeerEvent.DOWNLOAD, self.clock.now())
 
     def back_to_source_started(self, peer_id: str) -> None:
@@ -274,28 +203,66 @@ class SchedulerService:
             if not peer.task.can_back_to_source():
                 raise FailedPrecondition("the task's back-to-source budget is spent")
             peer.fire(PeerEvent.DOWNLOAD_BACK_TO_SOURCE, self.clock.now())
-        self._wake_waiters(peer.task)
+        self.dispatch.wake_waiters(peer.task)
 
     def reschedule(self, peer_id: str, blocked: Iterable[str]) -> None:
         peer = self._peer(peer_id)
         peer.block_parents.update(blocked)
-        peer.release_parents()
-        self._schedule(peer, attempt=0)
+        self.dispatch.schedule(peer, attempt=0)
 
     def pieces_finished(self, peer_id: str, pieces: Iterable[PieceInfo]) -> None:
+        """A batch of finished pieces: progress, rates, and the parents' served costs."""
         peer = self._peer(peer_id)
         now = self.clock.now()
+        task = peer.task
         had_none = len(peer.finished) == 0
+        received = 0
+        served: dict[str, tuple[Peer, int]] = {}
+        traffic: dict[str, int] = {}
         for piece in pieces:
-            peer.finished.add(piece.number)
-            if piece.cost_ns:
-                peer.piece_costs_ns.append(piece.cost_ns)
-            parent = self.resources.peers.get(piece.parent_id)
-            if parent is not None:
-                parent.updated_at = now
+            if not peer.finished.add(piece.number):
+                continue
+            length = piece.length
+            received += length
+            task.piece_length = max(task.piece_length, length)
+            kind = piece.traffic.name
+            traffic[kind] = traffic.get(kind, 0) + length
+            if not piece.parent_id:
+                continue
+            entry = served.get(piece.parent_id)
+            parent = entry[0] if entry else self.resources.peers.get(piece.parent_id)
+            if parent is None or parent.task is not task:
+                continue
+            served[parent.id] = (parent, (entry[1] if entry else 0) + length)
+            if piece.cost_ns > 0 and length > 0 and len(peer.finished) > WARM_PIECES:
+                parent.served_costs_ns.add(piece.cost_ns * task.piece_length / length)
+        for kind, length in traffic.items():
+            self.metrics.traffic_of(kind, _host_type(peer)).inc(length)
+        peer.received.add(received, now)
+        peer.recent.add(received, now)
         peer.updated_at = peer.piece_updated_at = now
-        if had_none:
-            self._wake_waiters(peer.task)
+        peer.peak_received_bps = max(peer.peak_received_bps, peer.received.rate(now) * 8)
+        for parent, length in served.values():
+            parent.updated_at = now
+            host = parent.host
+            host.served.add(length, now)
+            host.peak_served_bps = max(host.peak_served_bps, host.served.rate(now) * 8)
+            self._judge(parent, now)
+        if had_none and len(peer.finished):
+            self.dispatch.wake_waiters(task)
+        self.dispatch.push(peer)
+
+    def _judge(self, parent: Peer, now: float) -> None:
+        """Flag a parent whose last served piece cost too much; its children get others."""
+        slow = slow_by_costs(parent, self.dispatch.rule)
+        if slow and parent.bad_since is None:
+            parent.bad_since = now
+            self.metrics.bad_parents.inc()
+            log.info("peer %s is a bad parent by its piece costs", parent.id)
+            parent.task.unreserve_out_edges(parent)
+            self.dispatch.replace_parent_of(parent.task.graph.children(parent.id))
+        elif not slow:
+            parent.bad_since = None
 
     def piece_failed(self, peer_id: str, parent_id: str, temporary: bool) -> None:
         peer = self._peer(peer_id)
@@ -313,55 +280,113 @@ class SchedulerService:
         now = self.clock.now()
         if peer.state is not PeerState.SUCCEEDED:
             peer.fire(PeerEvent.DOWNLOAD_SUCCEEDED, now)
+        peer.cost_s = now - peer.created_at
         task = peer.task
-        if task.content_length < 0 or from_source:
-            task.content_length, task.piece_count = content_length, piece_count
+        learn_layout(task, content_length, task.piece_length, piece_count, force=from_source)
         for number in range(max(piece_count, 0)):
             peer.finished.add(number)
         if task.state is not TaskState.SUCCEEDED:
             task.fire(TaskEvent.DOWNLOAD_SUCCEEDED, now)
-        self._respond.pop(peer_id, None)
-        self._wake_waiters(task)
+        self.metrics.download_peer_duration.labels(task_size_level(content_length)).observe(
+            peer.cost_s * 1000
+        )
+        self.dispatch.detach(peer_id)
+        self.dispatch.wake_waiters(task)
 
     def peer_failed(self, peer_id: str, description: str, code: Code, *, from_source: bool) -> None:
         peer = self._peer(peer_id)
         now = self.clock.now()
         if peer.state not in (PeerState.FAILED, PeerState.LEAVE):
             peer.fire(PeerEvent.DOWNLOAD_FAILED, now)
-        self._respond.pop(peer_id, None)
-        self._stop_waiting(peer_id)
+        self.dispatch.detach(peer_id)
         task = peer.task
+        self.dispatch.replace_parent_of(task.delete_out_edges(peer))
         if from_source and peer.host.is_seed:
             task.seed_failed_at = now
             if task.state is TaskState.RUNNING:
                 task.fire(TaskEvent.DOWNLOAD_FAILED, now)
             # The origin refused the seed: tell every waiting peer once, with the reason.
-            for waiting in self._waiting_peers(task):
-                self._stop_waiting(waiting.id)
-                waiting_respond = self._respond.pop(waiting.id, None)
-                if waiting_respond is not None:
-                    waiting_respond(FailedResponse(code, description))
+            for waiting in self.dispatch.waiting_peers(task):
+                self.dispatch.fail(waiting.id, code, description)
 
     def stream_closed(self, peer_id: str) -> None:
         """The peer's stream ended; a peer that did not finish leaves."""
-        self._respond.pop(peer_id, None)
-        self._stop_waiting(peer_id)
+        self.dispatch.detach(peer_id)
         peer = self.resources.peers.get(peer_id)
         if peer is not None and peer.state is not PeerState.SUCCEEDED:
-            self._forget(peer)
+            self.dispatch.replace_parent_of(self._forget(peer))
 
-    def _forget(self, peer: Peer) -> None:
-        self._respond.pop(peer.id, None)
-        self._stop_waiting(peer.id)
+    def _forget(self, peer: Peer) -> set[str]:
+        """Remove a peer; returns the children that lost it."""
+        self.dispatch.detach(peer.id)
         if peer.state is not PeerState.LEAVE:
             peer.fire(PeerEvent.LEAVE, self.clock.now())
-        self.resources.remove_peer(peer)
+        children = self.resources.remove_peer(peer)
         task = peer.task
         if not task.peers:
             self.resources.tasks.pop(task.id, None)
+        return children
+
+    # Tasks and peers -------------------------------------------------------------
 
     def stat_task(self, task_id: str) -> Task:
         task = self.resources.tasks.get(task_id)
         if task is None:
             raise NotFound(f"task {task_id} is not known to this scheduler")
         return task
+
+    def stat_peer(self, peer_id: str) -> Peer:
+        return self._peer(peer_id)
+
+    def delete_task(self, task_id: str, host_id: str = "") -> int:
+        """Forget the task's peers on ``host_id`` (every peer when empty); returns how many."""
+        task = self.stat_task(task_id)
+        doomed = [p for p in task.peers.values() if not host_id or p.host.id == host_id]
+        orphans: set[str] = set()
+        for peer in doomed:
+            orphans |= self._forget(peer)
+        self.dispatch.replace_parent_of(orphans - {p.id for p in doomed})
+        return len(doomed)
+
+    def rebalance(self) -> int:
+        """Offer more parents to running peers that want them (call on an interval)."""
+        return self.dispatch.rebalance()
+
+    # Garbage collection ----------------------------------------------------------
+
+    def gc_peers(self) -> int:
+        now, removed = self.clock.now(), 0
+        orphans: set[str] = set()
+        for peer in list(self.resources.peers.values()):
+            verdict, reason = peer_verdict(peer, now, self.gc_config)
+            if verdict is PeerVerdict.LEAVE:
+                log.info("gc: peer %s leaves (%s)", peer.id, reason)
+                self.dispatch.detach(peer.id)
+                peer.fire(PeerEvent.LEAVE, now)
+                orphans |= peer.task.delete_out_edges(peer)
+            elif verdict is PeerVerdict.DELETE:
+                orphans |= self._forget(peer)
+                removed += 1
+        self.metrics.gc_peers.inc(removed)
+        self.dispatch.replace_parent_of(orphans)
+        return removed
+
+    def gc_tasks(self) -> int:
+        doomed = [t for t in self.resources.tasks.values() if task_is_garbage(t)]
+        for task in doomed:
+            self.resources.tasks.pop(task.id, None)
+        return len(doomed)
+
+    def gc_hosts(self) -> int:
+        now = self.clock.now()
+        doomed = [
+            h for h in self.resources.hosts.values() if host_is_garbage(h, now, self.gc_config)
+        ]
+        for host in doomed:
+            log.info("gc: host %s is silent, it leaves", host.id)
+            self.leave_host(host.id)
+        return len(doomed)
+
+
+def _host_type(peer: Peer) -> str:
+    return "super" if peer.host.is_seed else "normal"

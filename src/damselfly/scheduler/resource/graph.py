@@ -37,6 +37,9 @@ class PeerGraph:
     def in_degree(self, vertex: str) -> int:
         return len(self._parents.get(vertex, ()))
 
+    def out_degree(self, vertex: str) -> int:
+        return len(self._children.get(vertex, ()))
+
     def _reachable(self, start: str, target: str) -> bool:
         stack, seen = [start], {start}
         while stack:
@@ -69,6 +72,14 @@ class PeerGraph:
             self._children[parent].discard(vertex)
         self._parents[vertex] = set()
         return parents
+
+    def delete_out_edges(self, vertex: str) -> set[str]:
+        """Remove every edge out of ``vertex``; returns the former children."""
+        children = self._children.get(vertex, set())
+        for child in children:
+            self._parents[child].discard(vertex)
+        self._children[vertex] = set()
+        return children
 
     def has_cycle(self) -> bool:
         """Full check, for tests and assertions."""

@@ -1,13 +1,21 @@
-"""Peer and task state machines as tables: ``(state, event) -> state``."""
+"""Peer and task state machines as tables: ``(state, event) -> state``.
+
+The tables are Dragonfly's (reference/dragonfly.md §4.2). Side effects of a transition
+(graph edges, back-to-source membership) live in ``models.Peer.fire``.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
 
+from damselfly.core.errors import FailedPrecondition
+
 
 class PeerState(Enum):
     PENDING = "Pending"
     RECEIVED_EMPTY = "ReceivedEmpty"
+    RECEIVED_TINY = "ReceivedTiny"
+    RECEIVED_SMALL = "ReceivedSmall"
     RECEIVED_NORMAL = "ReceivedNormal"
     RUNNING = "Running"
     BACK_TO_SOURCE = "BackToSource"
@@ -18,6 +26,8 @@ class PeerState(Enum):
 
 class PeerEvent(Enum):
     REGISTER_EMPTY = "RegisterEmpty"
+    REGISTER_TINY = "RegisterTiny"
+    REGISTER_SMALL = "RegisterSmall"
     REGISTER_NORMAL = "RegisterNormal"
     DOWNLOAD = "Download"
     DOWNLOAD_BACK_TO_SOURCE = "DownloadBackToSource"
@@ -41,16 +51,26 @@ class TaskEvent(Enum):
     LEAVE = "Leave"
 
 
-_RECEIVED = (PeerState.RECEIVED_EMPTY, PeerState.RECEIVED_NORMAL)
-_ACTIVE = (*_RECEIVED, PeerState.RUNNING, PeerState.BACK_TO_SOURCE)
+RECEIVED_STATES = (
+    PeerState.RECEIVED_EMPTY,
+    PeerState.RECEIVED_TINY,
+    PeerState.RECEIVED_SMALL,
+    PeerState.RECEIVED_NORMAL,
+)
+_ACTIVE = (*RECEIVED_STATES, PeerState.RUNNING, PeerState.BACK_TO_SOURCE)
+_REGISTER = {
+    PeerEvent.REGISTER_EMPTY: PeerState.RECEIVED_EMPTY,
+    PeerEvent.REGISTER_TINY: PeerState.RECEIVED_TINY,
+    PeerEvent.REGISTER_SMALL: PeerState.RECEIVED_SMALL,
+    PeerEvent.REGISTER_NORMAL: PeerState.RECEIVED_NORMAL,
+}
 
 PEER_TRANSITIONS: dict[tuple[PeerState, PeerEvent], PeerState] = {
-    (PeerState.PENDING, PeerEvent.REGISTER_EMPTY): PeerState.RECEIVED_EMPTY,
-    (PeerState.PENDING, PeerEvent.REGISTER_NORMAL): PeerState.RECEIVED_NORMAL,
-    **{(s, PeerEvent.DOWNLOAD): PeerState.RUNNING for s in _RECEIVED},
+    **{(PeerState.PENDING, event): state for event, state in _REGISTER.items()},
+    **{(s, PeerEvent.DOWNLOAD): PeerState.RUNNING for s in RECEIVED_STATES},
     **{
         (s, PeerEvent.DOWNLOAD_BACK_TO_SOURCE): PeerState.BACK_TO_SOURCE
-        for s in (*_RECEIVED, PeerState.RUNNING)
+        for s in (*RECEIVED_STATES, PeerState.RUNNING)
     },
     **{(s, PeerEvent.DOWNLOAD_SUCCEEDED): PeerState.SUCCEEDED for s in _ACTIVE},
     **{
@@ -74,7 +94,7 @@ TASK_TRANSITIONS: dict[tuple[TaskState, TaskEvent], TaskState] = {
 }
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(FailedPrecondition):
     """An event that the current state does not accept."""
 
 

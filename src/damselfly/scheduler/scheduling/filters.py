@@ -1,51 +1,66 @@
-"""Which peers of a task may serve as parents of a given child."""
+"""Which peers of a task may serve as parents of a given child (reference §4.5).
+
+Each rule is Dragonfly's, in Dragonfly's order; ``rejection`` names the first that fails.
+One deliberate difference (see ``bad_node.bad_state``): a peer that registered and was
+given a parent is usable before it reports started.
+"""
 
 from __future__ import annotations
 
 import random
+from enum import Enum
 
 from damselfly.scheduler.resource.models import Peer
 from damselfly.scheduler.resource.states import PeerState
-
-# States in which a peer is no use as a parent (Dragonfly's bad-node states).
-_BAD_STATES = frozenset(
-    {
-        PeerState.PENDING,
-        PeerState.RECEIVED_EMPTY,
-        PeerState.RECEIVED_NORMAL,
-        PeerState.FAILED,
-        PeerState.LEAVE,
-    }
-)
+from damselfly.scheduler.scheduling.bad_node import BadParentRule, bad_state, slow_by_costs
 
 
-def rejection(child: Peer, candidate: Peer) -> str | None:
+class Rejection(Enum):
+    BLOCKED = "blocked"
+    SHARING_DISABLED = "sharing disabled"
+    SAME_HOST = "same host"
+    NOT_IN_GRAPH = "not in graph"
+    NO_CONTENT_SOURCE = "no parent and no content source"
+    BAD_STATE = "bad state"
+    SLOW = "bad by piece costs"
+    NO_UPLOAD_SLOT = "no free upload slot"
+    CYCLE = "would form a cycle"
+
+
+def rejection(child: Peer, candidate: Peer, rule: BadParentRule) -> Rejection | None:
     """Why ``candidate`` cannot be a parent of ``child``, or None when it can."""
     graph = child.task.graph
     if candidate.id == child.id or candidate.id in child.block_parents:
-        return "blocked"
+        return Rejection.BLOCKED
+    if candidate.host.disable_shared:
+        return Rejection.SHARING_DISABLED
     if candidate.host.id == child.host.id:
-        return "same host"
+        return Rejection.SAME_HOST
     if candidate.id not in graph:
-        return "not in graph"
+        return Rejection.NOT_IN_GRAPH
     if (
         not candidate.host.is_seed
         and graph.in_degree(candidate.id) == 0
         and candidate.state not in (PeerState.BACK_TO_SOURCE, PeerState.SUCCEEDED)
     ):
-        return "no parent and no content source"
-    if candidate.state in _BAD_STATES:
-        return "bad state"
+        return Rejection.NO_CONTENT_SOURCE
+    if bad_state(candidate):
+        return Rejection.BAD_STATE
+    if slow_by_costs(candidate, rule):
+        return Rejection.SLOW
     if candidate.host.free_upload_slots <= 0:
-        return "no free upload slot"
+        return Rejection.NO_UPLOAD_SLOT
     if not graph.can_add_edge(candidate.id, child.id):
-        return "would form a cycle"
+        return Rejection.CYCLE
     return None
 
 
-def candidate_parents(child: Peer, sample_limit: int, rng: random.Random) -> list[Peer]:
+def candidate_parents(
+    child: Peer, sample_limit: int, rng: random.Random, rule: BadParentRule
+) -> list[Peer]:
     """Up to ``sample_limit`` randomly sampled peers of the task that pass every filter."""
-    others = [p for p in child.task.peers.values() if p.id != child.id]
-    if len(others) > sample_limit:
-        others = rng.sample(others, sample_limit)
-    return [p for p in others if rejection(child, p) is None]
+    return [
+        p
+        for p in child.task.sample_peers(sample_limit, rng, child)
+        if rejection(child, p, rule) is None
+    ]

@@ -1,0 +1,5 @@
+import sys
+
+from bench.swarm.run import main
+
+sys.exit(main())

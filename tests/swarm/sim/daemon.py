@@ -1,0 +1,416 @@
+"""A simulated dfdaemon download: what conductor.py does, on the simulated network.
+
+The piece choice is the daemon's own ``PiecePlanner``. The rest follows the conductor:
+register, add every parent a ``normal_task`` names (later ones too), follow each parent's
+piece announcements (SyncPieces), keep ``concurrent_pieces`` fetches in flight, report
+finished pieces in batches (16 pieces or 0.2 s), report failed pieces, reschedule when
+the planner says the parents cannot finish, and go back to source when told to.
+
+One behaviour is the one requested of the daemon, not today's: when the scheduler
+restarts, a running download re-registers (with the pieces it has) instead of failing.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from damselfly.core.models import DownloadRequest, HostInfo, PieceInfo, Traffic
+from damselfly.daemon.download.planner import PiecePlanner
+from damselfly.scheduler.responses import (
+    BackToSourceResponse,
+    EmptyTaskResponse,
+    FailedResponse,
+    ParentsResponse,
+    Response,
+)
+from tests.swarm.sim.engine import Event
+from tests.swarm.sim.network import SimHost
+
+if TYPE_CHECKING:
+    from tests.swarm.sim.cluster import Cluster
+
+BATCH_PIECES = 16
+BATCH_DELAY_S = 0.2
+SCHEDULE_TIMEOUT_S = 30.0
+
+
+class SimDaemon:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        index: int,
+        net_host: SimHost,
+        info: HostInfo,
+        peer_id: str,
+        request: DownloadRequest,
+    ) -> None:
+        self.cluster = cluster
+        self.index = index
+        self.net_host = net_host
+        self.info = info
+        self.peer_id = peer_id
+        self.request = request
+        self.state = "idle"
+        self.planner = PiecePlanner()
+        self.parents: dict[str, SimDaemon] = {}
+        self.children: set[SimDaemon] = set()
+        self.arrival: list[int] = []
+        self.have: set[int] = set()
+        # (piece, parent) -> transfer handle (-1: requested); in the endgame one piece
+        # may be in flight from two parents.
+        self.inflight: dict[tuple[int, str], int] = {}
+        self.scheduler_gone = False
+        self.answered = False
+        self.rescheduling = False
+        self.started_at = 0.0
+        self.finished_at: float | None = None
+        self.from_source = 0
+        self.from_seed = 0
+        self.from_peers = 0
+        self._pending: list[PieceInfo] = []
+        self._flush_timer: Event | None = None
+        self._timeout: Event | None = None
+        self.failure = ""
+
+    # Scheduler side --------------------------------------------------------------
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("waiting", "p2p", "source")
+
+    def start(self) -> None:
+        self.started_at = self.cluster.engine.now
+        self.state = "waiting"
+        self._register()
+        self._timeout = self.cluster.engine.after(SCHEDULE_TIMEOUT_S, self._schedule_timeout)
+
+    def _register(self, finished: list[int] | None = None) -> None:
+        def call() -> None:
+            self.cluster.service.register_peer(
+                self.info.id,
+                self.cluster.task_id,
+                self.peer_id,
+                self.request,
+                self._respond,
+                finished=finished or (),
+                host_info=self.info,
+            )
+
+        self.cluster.to_scheduler(self, call)
+
+    def _respond(self, response: Response) -> None:
+        """The scheduler decided (called inside its method); the answer travels."""
+        self.cluster.messages_out += 1
+        if isinstance(response, ParentsResponse):
+            self.cluster.handed_out([p.peer_id for p in response.parents])
+        self.cluster.engine.after(self.cluster.latency, lambda: self.on_response(response))
+
+    def _schedule_timeout(self) -> None:
+        if not self.answered and self.state == "waiting":
+            self._go_to_source("the scheduler did not answer in time")
+
+    def on_response(self, response: Response) -> None:
+        if not self.live:
+            return
+        first = not self.answered
+        self.answered = True
+        if isinstance(response, ParentsResponse):
+            self.rescheduling = False
+            if self.state == "waiting":
+                self.state = "p2p"
+            for parent in response.parents:
+                if self.planner.add_parent(parent.peer_id):
+                    self._follow(parent.peer_id)
+            if first:
+                self.cluster.to_scheduler(
+                    self, lambda: self.cluster.service.download_started(self.peer_id)
+                )
+            self._fill()
+            self._check_stall()
+        elif isinstance(response, BackToSourceResponse):
+            if self.state != "source":
+                self._go_to_source(response.description)
+        elif isinstance(response, EmptyTaskResponse):
+            self._finish(from_source=False)
+        elif isinstance(response, FailedResponse):
+            self._fail(f"{response.code.value}: {response.description}")
+
+    def scheduler_restarted(self) -> None:
+        """The scheduler stream broke (conductor.py): keep the parents we have; when they
+        cannot finish, fetch the rest from the origin, as does one still waiting for its
+        first answer. Nothing more is sent on the broken stream."""
+        if not self.live:
+            return
+        self.scheduler_gone = True
+        if self.state == "waiting":
+            self._go_to_source("the scheduler did not answer")
+            return
+        self._check_stall()
+
+    # Parents ---------------------------------------------------------------------
+
+    def _follow(self, parent_id: str) -> None:
+        parent = self.cluster.daemons.get(parent_id)
+        self.parents[parent_id] = parent if parent is not None else self
+        engine, latency = self.cluster.engine, self.cluster.latency
+        if parent is None or parent.state in ("dead", "failed"):
+            engine.after(latency, lambda: self.parent_gone(parent_id))
+            return
+        engine.after(latency, lambda: parent.subscribe(self))
+
+    def subscribe(self, child: SimDaemon) -> None:
+        """A child's SyncPieces: every piece so far, then each new one, then the end."""
+        if self.state in ("dead", "failed"):
+            self.cluster.engine.after(self.cluster.latency, lambda: child.parent_gone(self.peer_id))
+            return
+        self.children.add(child)
+        self._announce(child, list(self.arrival))
+
+    def _announce(self, child: SimDaemon, numbers: list[int]) -> None:
+        done = self.state == "done"
+        self.cluster.engine.after(
+            self.cluster.latency, lambda: child.on_announce(self.peer_id, numbers, done)
+        )
+
+    def on_announce(self, parent_id: str, numbers: list[int], finished: bool) -> None:
+        if not self.live or parent_id not in self.planner.parents:
+            return
+        if self.planner.total < 0:
+            self.planner.total = self.cluster.piece_count
+        fresh = [self.cluster.pieces[n] for n in numbers if n not in self.have]
+        self.planner.announce(parent_id, fresh)
+        if finished:
+            self.planner.parent_finished(parent_id)
+        self._fill()
+        self._check_stall()
+
+    def parent_gone(self, parent_id: str) -> None:
+        """The parent's SyncPieces stream broke."""
+        if not self.live:
+            return
+        self.planner.drop_parent(parent_id)
+        self._fill()
+        self._check_stall()
+
+    # Pieces ----------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        if self.state != "p2p":
+            return
+        while len(self.inflight) < self.cluster.scenario.concurrent_pieces:
+            pick = self.planner.next()
+            if pick is None:
+                return
+            piece, parent_id = pick
+            self.planner.started(piece.number, parent_id)
+            self.inflight[(piece.number, parent_id)] = -1
+            number = piece.number
+            self.cluster.engine.after(self.cluster.latency, partial(self._fetch, number, parent_id))
+
+    def _fetch(self, number: int, parent_id: str) -> None:
+        if self.state != "p2p" or (number, parent_id) not in self.inflight:
+            return
+        parent = self.parents[parent_id]
+        began = self.cluster.engine.now
+        self.inflight[(number, parent_id)] = self.cluster.network.start(
+            parent.net_host,
+            self.net_host,
+            self.cluster.pieces[number].length * self.cluster.jitter(),
+            lambda: self._fetched(number, parent_id, began),
+            lambda: self._fetch_failed(number, parent_id),
+        )
+
+    def _fetched(self, number: int, parent_id: str, began: float) -> None:
+        if self.state != "p2p":
+            return
+        self.inflight.pop((number, parent_id), None)
+        seconds = self.cluster.engine.now - began
+        if self.planner.is_done(number):
+            # An endgame duplicate that lost the race.
+            self.planner.finished(number, parent_id, seconds)
+            self._forget_piece(number, [])
+            self._fill()
+            self._check_stall()
+            return
+        fetching = list(self.planner.inflight.get(number, []))
+        self.planner.finished(number, parent_id, seconds)
+        self._forget_piece(number, [p for p in fetching if p != parent_id])
+        parent = self.parents[parent_id]
+        seed = parent.info.type.value == 1
+        cost_ns = int(seconds * 1e9)
+        self.cluster.served_piece(parent_id)
+        self._got(number, Traffic.SEED_PEER if seed else Traffic.REMOTE_PEER, parent_id, cost_ns)
+        if self.planner.complete():
+            self._finish(from_source=False)
+            return
+        self._fill()
+        self._check_stall()
+
+    def _forget_piece(self, number: int, still_fetching: list[str]) -> None:
+        """Drop a piece we have from the planner's view of each parent (but not from
+        parents still fetching it: the planner reads its length when they finish).
+
+        A piece we have is never chosen again, so this changes no decision; it keeps
+        the planner's scan over each parent's pieces short, which the simulation of
+        thousands of peers needs (the real daemon scans a few hundred pieces, once)."""
+        for parent_id, parent in self.planner.parents.items():
+            if parent_id not in still_fetching:
+                parent.pieces.pop(number, None)
+
+    def _fetch_failed(self, number: int, parent_id: str) -> None:
+        if self.state != "p2p":
+            return
+        self.inflight.pop((number, parent_id), None)
+        self.planner.failed(number, parent_id)
+        if self.planner.is_done(number):
+            self._forget_piece(number, [])
+        self.cluster.to_scheduler(
+            self, lambda: self.cluster.service.piece_failed(self.peer_id, parent_id, True)
+        )
+        self._fill()
+        self._check_stall()
+
+    def _got(self, number: int, traffic: Traffic, parent_id: str, cost_ns: int) -> None:
+        self.have.add(number)
+        self.arrival.append(number)
+        length = self.cluster.pieces[number].length
+        if traffic is Traffic.BACK_TO_SOURCE:
+            self.from_source += length
+        elif traffic is Traffic.SEED_PEER:
+            self.from_seed += length
+        else:
+            self.from_peers += length
+        for child in list(self.children):
+            self._announce(child, [number])
+        base = self.cluster.pieces[number]
+        self._pending.append(
+            PieceInfo(
+                number,
+                base.offset,
+                length,
+                0,
+                parent_id=parent_id,
+                traffic=traffic,
+                cost_ns=cost_ns,
+            )
+        )
+        if len(self._pending) >= BATCH_PIECES:
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = self.cluster.engine.after(BATCH_DELAY_S, self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.cluster.to_scheduler(
+                self, lambda: self.cluster.service.pieces_finished(self.peer_id, batch)
+            )
+
+    def _check_stall(self) -> None:
+        if self.state == "p2p" and self.scheduler_gone:
+            if not self.parents or self.planner.stalled():
+                self._go_to_source("the scheduler is gone and the parents cannot finish")
+            return
+        if (
+            self.state == "p2p"
+            and self.parents
+            and not self.rescheduling
+            and self.planner.stalled()
+        ):
+            self.rescheduling = True
+            blocked = list(self.planner.dropped)
+            self.cluster.reschedules += 1
+            self.cluster.to_scheduler(
+                self, lambda: self.cluster.service.reschedule(self.peer_id, blocked)
+            )
+
+    # Origin ----------------------------------------------------------------------
+
+    def _go_to_source(self, reason: str) -> None:
+        if self.request.disable_back_to_source:
+            self._fail(f"back-to-source disabled: {reason}")
+            return
+        for transfer in self.inflight.values():
+            self.cluster.network.cancel(transfer)
+        self.inflight.clear()
+        self.state = "source"
+        self.cluster.to_scheduler(
+            self, lambda: self.cluster.service.back_to_source_started(self.peer_id)
+        )
+        self._next_from_source()
+
+    def _next_from_source(self) -> None:
+        if self.state != "source":
+            return
+        missing = next((n for n in range(self.cluster.piece_count) if n not in self.have), None)
+        if missing is None:
+            self._finish(from_source=True)
+            return
+        self.cluster.network.start(
+            self.cluster.origin,
+            self.net_host,
+            self.cluster.pieces[missing].length,
+            lambda: self._from_source(missing),
+            lambda: self._fail("origin transfer failed"),
+        )
+
+    def _from_source(self, number: int) -> None:
+        if self.state != "source":
+            return
+        self._got(number, Traffic.BACK_TO_SOURCE, "", 0)
+        self._next_from_source()
+
+    # End -------------------------------------------------------------------------
+
+    def _finish(self, *, from_source: bool) -> None:
+        self._flush()
+        self.state = "done"
+        self.finished_at = self.cluster.engine.now
+        if self._timeout is not None:
+            self._timeout.cancel()
+        length, count = self.cluster.scenario.file_size, self.cluster.piece_count
+        service = self.cluster.service
+
+        def report() -> None:
+            service.peer_finished(self.peer_id, length, count, from_source=from_source)
+            service.stream_closed(self.peer_id)
+
+        self.cluster.to_scheduler(self, report)
+        for child in list(self.children):
+            self._announce(child, [])
+        self.cluster.on_done(self)
+
+    def _fail(self, reason: str) -> None:
+        self.failure = reason
+        self.state = "failed"
+        for transfer in self.inflight.values():
+            self.cluster.network.cancel(transfer)
+        self.inflight.clear()
+        self.cluster.to_scheduler(self, lambda: self.cluster.service.stream_closed(self.peer_id))
+        for child in list(self.children):
+            self.cluster.engine.after(
+                self.cluster.latency, partial(child.parent_gone, self.peer_id)
+            )
+        self.cluster.on_done(self)
+
+    def kill(self) -> None:
+        """The host dies: its streams break and its transfers fail."""
+        was_live = self.live
+        self.state = "dead"
+        self._pending.clear()
+        for timer in (self._flush_timer, self._timeout):
+            if timer is not None:
+                timer.cancel()
+        self.cluster.network.kill(self.net_host)
+        for child in list(self.children):
+            self.cluster.engine.after(
+                self.cluster.latency, partial(child.parent_gone, self.peer_id)
+            )
+        self.cluster.to_scheduler(self, lambda: self.cluster.service.stream_closed(self.peer_id))
+        if was_live:
+            self.cluster.on_done(self)
