@@ -239,11 +239,12 @@ def spread(count: int, mean: float, half_width: float) -> list[float]:
 @pytest.mark.parametrize(
     ("history", "last", "bad"),
     [
-        (spread(RULE.samples, 100.0, 20.0), 100.0 + 6 * 20.0 + 1, True),  # > mean + 6 sigma
-        (spread(RULE.samples, 100.0, 20.0), 100.0 + 6 * 20.0 - 1, False),
-        (spread(RULE.samples, 100.0, 40.0), 339.0, False),  # 6 sigma is 240 above the mean
-        ([100.0] * RULE.samples, 199.0, False),  # sigma 0: also needs 2 x mean
-        ([100.0] * RULE.samples, 201.0, True),
+        (spread(RULE.samples, 100.0, 50.0), 100.0 + 6 * 50.0 + 1, True),  # > mean + 6 sigma
+        (spread(RULE.samples, 100.0, 50.0), 100.0 + 6 * 50.0 - 1, False),
+        (spread(RULE.samples, 100.0, 20.0), 299.0, False),  # > 6 sigma, < 3 x mean
+        (spread(RULE.samples, 100.0, 20.0), 301.0, True),
+        ([100.0] * RULE.samples, 299.0, False),  # sigma 0: also needs 3 x mean
+        ([100.0] * RULE.samples, 301.0, True),
         ([100.0] * RULE.samples, 1000.0, True),  # a 10x slower piece
         (spread(RULE.samples, 100.0, 50.0), 1000.0, True),
     ],
@@ -255,7 +256,8 @@ def test_many_samples_regime(history: list[float], last: float, bad: bool) -> No
 
 @pytest.mark.parametrize(("sigma", "bad"), [(3.0, True), (6.0, False)])
 def test_sigma_is_configurable(sigma: float, bad: bool) -> None:
-    world = costs_of([*spread(RULE.samples, 100.0, 30.0), 250.0])
+    # Mean 100, sigma 60: 3 sigma puts the line at 280, 6 sigma at 460.
+    world = costs_of([*spread(RULE.samples, 100.0, 60.0), 400.0])
     rule = BadParentRule(RULE.samples, sigma, RULE.mean_factor)
     assert slow_by_costs(world.parent, rule) is bad  # type: ignore[attr-defined]
 

@@ -64,12 +64,29 @@ def test_satisfied_peers_get_nothing() -> None:
 def test_pushes_are_rate_limited_per_peer() -> None:
     h = Harness(config=scheduling(push_interval_s=5))
     got = short_peer(h)
+    small = h.host("small", tx_bps=0.2 * GBIT)
+    h.register(small, "small")
+    h.service.peer_finished("small", 400, 100, from_source=False)
     h.clock.advance(5)
-    assert h.service.rebalance() == 0  # nobody can give more yet, but it counts
+    assert h.service.rebalance() == 1  # b gets "small", and is still short
+    assert h.service.resources.peers["b"].expected_bps == 0.7 * GBIT
     new_parent(h)
     h.clock.advance(1)
-    assert h.service.rebalance() == 0
+    assert h.service.rebalance() == 0  # pushed to a second ago
     h.clock.advance(4)
+    assert h.service.rebalance() == 1
+    assert len(got) == 3
+
+
+def test_a_peer_nobody_can_help_is_asked_again_later() -> None:
+    h = Harness(config=scheduling(push_interval_s=5))
+    got = short_peer(h)
+    h.clock.advance(5)
+    assert h.service.rebalance() == 0  # nobody can give more: looked at, nothing sent
+    new_parent(h)
+    h.clock.advance(5)
+    assert h.service.rebalance() == 0  # backing off
+    h.clock.advance(15)
     assert h.service.rebalance() == 1
     assert len(got) == 2
 

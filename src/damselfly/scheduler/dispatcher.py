@@ -42,6 +42,9 @@ from damselfly.scheduler.scheduling.push import PushPolicy, Want, extra_parents,
 
 log = logging.getLogger(__name__)
 
+# Intervals to skip after a push found no parent to offer.
+IDLE_PUSH_BACKOFF = 3
+
 SCHEDULABLE = (
     PeerState.RECEIVED_TINY,
     PeerState.RECEIVED_SMALL,
@@ -201,6 +204,8 @@ class Dispatcher:
         peer.pushed_at = now
         extra = extra_parents(peer, want, self.policy, self.ctx, now)
         if not extra:
+            # Nobody can give more now; look again in a while rather than every interval.
+            peer.pushed_at = now + IDLE_PUSH_BACKOFF * self.config.push_interval_s
             return False
         self.pushes += 1
         self.metrics.pushed_parents.inc(len(extra))
@@ -214,10 +219,13 @@ class Dispatcher:
             if child is not None and child.state in SCHEDULABLE:
                 self.push(child, force=True)
 
-    def rebalance(self) -> int:
-        """Offer parents to every running peer that wants them; returns messages sent."""
+    def rebalance(self, peer_ids: Iterable[str] | None = None) -> int:
+        """Offer parents to running peers (all, or these) that want them; returns the
+        messages sent."""
+        peers = self.resources.peers
+        ids = list(peers) if peer_ids is None else peer_ids
         sent = 0
-        for peer in list(self.resources.peers.values()):
+        for peer in [peers[i] for i in ids if i in peers]:
             if peer.state in SCHEDULABLE and self.push(peer):
                 sent += 1
         return sent

@@ -1,16 +1,25 @@
-"""Garbage collection rules for peers, tasks and hosts (reference §4.11), pure.
+"""Garbage collection of peers, tasks and hosts (reference §4.11).
 
-Each function looks at the resources and the time it is given and says what to remove;
-the service applies it, so the rules are tested under a fake clock without timers.
+The rules are pure: each looks at the resources and the time it is given and says what
+to remove, so they are tested under a fake clock without timers. The ``collect_*``
+functions apply them to a service (its one writer, between two awaits).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from damselfly.scheduler.config import GCConfig
 from damselfly.scheduler.resource.models import Host, Peer, Task
-from damselfly.scheduler.resource.states import PeerState
+from damselfly.scheduler.resource.states import PeerEvent, PeerState
+
+if TYPE_CHECKING:
+    from damselfly.scheduler.service import SchedulerService
+
+log = logging.getLogger(__name__)
 
 
 class PeerVerdict(Enum):
@@ -61,3 +70,41 @@ def host_is_garbage(host: Host, now: float, config: GCConfig) -> bool:
     if host.announce_interval_s > 0:
         return silent > 2 * host.announce_interval_s
     return silent > config.host_ttl_s
+
+
+def collect_peers(service: SchedulerService, peer_ids: Iterable[str] | None = None) -> int:
+    """Leave marks a peer (its children are offered others); delete comes a round later."""
+    now, removed = service.clock.now(), 0
+    orphans: set[str] = set()
+    peers = service.resources.peers
+    ids = list(peers) if peer_ids is None else peer_ids
+    for peer in [peers[i] for i in ids if i in peers]:
+        verdict, reason = peer_verdict(peer, now, service.gc_config)
+        if verdict is PeerVerdict.LEAVE:
+            log.info("gc: peer %s leaves (%s)", peer.id, reason)
+            service.dispatch.detach(peer.id)
+            peer.fire(PeerEvent.LEAVE, now)
+            orphans |= peer.task.delete_out_edges(peer)
+        elif verdict is PeerVerdict.DELETE:
+            orphans |= service.forget(peer)
+            removed += 1
+    service.metrics.gc_peers.inc(removed)
+    service.dispatch.replace_parent_of(orphans)
+    return removed
+
+
+def collect_tasks(service: SchedulerService) -> int:
+    tasks = service.resources.tasks
+    doomed = [t for t in tasks.values() if task_is_garbage(t)]
+    for task in doomed:
+        tasks.pop(task.id, None)
+    return len(doomed)
+
+
+def collect_hosts(service: SchedulerService) -> int:
+    now, config = service.clock.now(), service.gc_config
+    doomed = [h for h in service.resources.hosts.values() if host_is_garbage(h, now, config)]
+    for host in doomed:
+        log.info("gc: host %s is silent, it leaves", host.id)
+        service.leave_host(host.id)
+    return len(doomed)

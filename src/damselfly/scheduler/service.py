@@ -14,10 +14,17 @@ from collections.abc import Iterable
 
 from damselfly.common.clock import Clock
 from damselfly.core.errors import Code, FailedPrecondition, NotFound, PermissionDenied
-from damselfly.core.models import DownloadRequest, HostInfo, HostType, PieceInfo, Priority
+from damselfly.core.models import (
+    DownloadRequest,
+    HostInfo,
+    HostType,
+    PieceInfo,
+    Priority,
+    Traffic,
+)
 from damselfly.scheduler.config import GCConfig, SchedulingConfig
 from damselfly.scheduler.dispatcher import Dispatcher
-from damselfly.scheduler.gc import PeerVerdict, host_is_garbage, peer_verdict, task_is_garbage
+from damselfly.scheduler.gc import collect_hosts, collect_peers, collect_tasks
 from damselfly.scheduler.metrics import SchedulerMetrics, task_size_level
 from damselfly.scheduler.resource.models import Host, Peer, SizeScope, Task
 from damselfly.scheduler.resource.states import (
@@ -110,7 +117,7 @@ class SchedulerService:
             return
         orphans: set[str] = set()
         for peer in list(host.peers.values()):
-            orphans |= self._forget(peer)
+            orphans |= self.forget(peer)
         self.dispatch.replace_parent_of(orphans)
         log.info("host %s left", host_id)
 
@@ -154,7 +161,7 @@ class SchedulerService:
             raise PermissionDenied("downloads with priority 1 are forbidden")
         old = self.resources.peers.get(peer_id)
         if old is not None:  # registering again (a new stream): the old peer goes first
-            self.dispatch.replace_parent_of(self._forget(old))
+            self.dispatch.replace_parent_of(self.forget(old))
         task = self.resources.tasks.get(task_id)
         if task is None:
             task = Task(task_id, download, now, self.config.back_to_source_count)
@@ -211,33 +218,47 @@ class SchedulerService:
         self.dispatch.schedule(peer, attempt=0)
 
     def pieces_finished(self, peer_id: str, pieces: Iterable[PieceInfo]) -> None:
-        """A batch of finished pieces: progress, rates, and the parents' served costs."""
+        """A batch of finished pieces: progress, rates, and the parents' served costs.
+
+        The most frequent report: the loop keeps to local names and plain arithmetic."""
         peer = self._peer(peer_id)
         now = self.clock.now()
         task = peer.task
-        had_none = len(peer.finished) == 0
+        add = peer.finished.add
+        count = before = len(peer.finished)
         received = 0
+        piece_length = task.piece_length
+        lookup = self.resources.peers.get
         served: dict[str, tuple[Peer, int]] = {}
-        traffic: dict[str, int] = {}
+        slow: set[str] = set()
+        rule = self.dispatch.rule
+        traffic: dict[Traffic, int] = {}
         for piece in pieces:
-            if not peer.finished.add(piece.number):
+            if not add(piece.number):
                 continue
+            count += 1
             length = piece.length
             received += length
-            task.piece_length = max(task.piece_length, length)
-            kind = piece.traffic.name
-            traffic[kind] = traffic.get(kind, 0) + length
-            if not piece.parent_id:
+            if length > piece_length:
+                piece_length = task.piece_length = length
+            traffic[piece.traffic] = traffic.get(piece.traffic, 0) + length
+            parent_id = piece.parent_id
+            if not parent_id:
                 continue
-            entry = served.get(piece.parent_id)
-            parent = entry[0] if entry else self.resources.peers.get(piece.parent_id)
+            entry = served.get(parent_id)
+            parent = entry[0] if entry else lookup(parent_id)
             if parent is None or parent.task is not task:
                 continue
-            served[parent.id] = (parent, (entry[1] if entry else 0) + length)
-            if piece.cost_ns > 0 and length > 0 and len(peer.finished) > WARM_PIECES:
-                parent.served_costs_ns.add(piece.cost_ns * task.piece_length / length)
+            served[parent_id] = (parent, (entry[1] if entry else 0) + length)
+            if count > WARM_PIECES and piece.cost_ns > 0 and length > 0:
+                parent.served_costs_ns.add(piece.cost_ns * piece_length / length)
+                # Each cost is judged as the newest: later ones of the same batch must not
+                # hide a jump by raising the mean and sigma first.
+                if slow_by_costs(parent, rule):
+                    slow.add(parent_id)
+        host_type = _host_type(peer)
         for kind, length in traffic.items():
-            self.metrics.traffic_of(kind, _host_type(peer)).inc(length)
+            self.metrics.traffic_of(kind.name, host_type).inc(length)
         peer.received.add(received, now)
         peer.recent.add(received, now)
         peer.updated_at = peer.piece_updated_at = now
@@ -247,14 +268,14 @@ class SchedulerService:
             host = parent.host
             host.served.add(length, now)
             host.peak_served_bps = max(host.peak_served_bps, host.served.rate(now) * 8)
-            self._judge(parent, now)
-        if had_none and len(peer.finished):
+            self._judge(parent, now, slow=parent.id in slow)
+        if before == 0 and count:
             self.dispatch.wake_waiters(task)
         self.dispatch.push(peer)
 
-    def _judge(self, parent: Peer, now: float) -> None:
-        """Flag a parent whose last served piece cost too much; its children get others."""
-        slow = slow_by_costs(parent, self.dispatch.rule)
+    def _judge(self, parent: Peer, now: float, *, slow: bool) -> None:
+        """Flag a parent a piece of which cost too much; its children get others. The
+        flag goes when a whole batch passes."""
         if slow and parent.bad_since is None:
             parent.bad_since = now
             self.metrics.bad_parents.inc()
@@ -283,8 +304,9 @@ class SchedulerService:
         peer.cost_s = now - peer.created_at
         task = peer.task
         learn_layout(task, content_length, task.piece_length, piece_count, force=from_source)
-        for number in range(max(piece_count, 0)):
-            peer.finished.add(number)
+        if len(peer.finished) < piece_count:
+            for number in range(piece_count):
+                peer.finished.add(number)
         if task.state is not TaskState.SUCCEEDED:
             task.fire(TaskEvent.DOWNLOAD_SUCCEEDED, now)
         self.metrics.download_peer_duration.labels(task_size_level(content_length)).observe(
@@ -314,9 +336,9 @@ class SchedulerService:
         self.dispatch.detach(peer_id)
         peer = self.resources.peers.get(peer_id)
         if peer is not None and peer.state is not PeerState.SUCCEEDED:
-            self.dispatch.replace_parent_of(self._forget(peer))
+            self.dispatch.replace_parent_of(self.forget(peer))
 
-    def _forget(self, peer: Peer) -> set[str]:
+    def forget(self, peer: Peer) -> set[str]:
         """Remove a peer; returns the children that lost it."""
         self.dispatch.detach(peer.id)
         if peer.state is not PeerState.LEAVE:
@@ -344,48 +366,25 @@ class SchedulerService:
         doomed = [p for p in task.peers.values() if not host_id or p.host.id == host_id]
         orphans: set[str] = set()
         for peer in doomed:
-            orphans |= self._forget(peer)
+            orphans |= self.forget(peer)
         self.dispatch.replace_parent_of(orphans - {p.id for p in doomed})
         return len(doomed)
 
-    def rebalance(self) -> int:
-        """Offer more parents to running peers that want them (call on an interval)."""
-        return self.dispatch.rebalance()
+    def rebalance(self, peer_ids: Iterable[str] | None = None) -> int:
+        """Offer more parents to running peers (all, or these) that want them."""
+        return self.dispatch.rebalance(peer_ids)
 
     # Garbage collection ----------------------------------------------------------
 
-    def gc_peers(self) -> int:
-        now, removed = self.clock.now(), 0
-        orphans: set[str] = set()
-        for peer in list(self.resources.peers.values()):
-            verdict, reason = peer_verdict(peer, now, self.gc_config)
-            if verdict is PeerVerdict.LEAVE:
-                log.info("gc: peer %s leaves (%s)", peer.id, reason)
-                self.dispatch.detach(peer.id)
-                peer.fire(PeerEvent.LEAVE, now)
-                orphans |= peer.task.delete_out_edges(peer)
-            elif verdict is PeerVerdict.DELETE:
-                orphans |= self._forget(peer)
-                removed += 1
-        self.metrics.gc_peers.inc(removed)
-        self.dispatch.replace_parent_of(orphans)
-        return removed
+    def gc_peers(self, peer_ids: Iterable[str] | None = None) -> int:
+        """Collect peers (all, or these); returns how many were deleted."""
+        return collect_peers(self, peer_ids)
 
     def gc_tasks(self) -> int:
-        doomed = [t for t in self.resources.tasks.values() if task_is_garbage(t)]
-        for task in doomed:
-            self.resources.tasks.pop(task.id, None)
-        return len(doomed)
+        return collect_tasks(self)
 
     def gc_hosts(self) -> int:
-        now = self.clock.now()
-        doomed = [
-            h for h in self.resources.hosts.values() if host_is_garbage(h, now, self.gc_config)
-        ]
-        for host in doomed:
-            log.info("gc: host %s is silent, it leaves", host.id)
-            self.leave_host(host.id)
-        return len(doomed)
+        return collect_hosts(self)
 
 
 def _host_type(peer: Peer) -> str:

@@ -55,7 +55,7 @@ class SimDaemon:
         self.state = "idle"
         self.planner = PiecePlanner()
         self.parents: dict[str, SimDaemon] = {}
-        self.children: set[SimDaemon] = set()
+        self.children: dict[SimDaemon, None] = {}  # ordered: runs repeat exactly
         self.arrival: list[int] = []
         self.have: set[int] = set()
         # (piece, parent) -> transfer handle (-1: requested); in the endgame one piece
@@ -165,7 +165,7 @@ class SimDaemon:
         if self.state in ("dead", "failed"):
             self.cluster.engine.after(self.cluster.latency, lambda: child.parent_gone(self.peer_id))
             return
-        self.children.add(child)
+        self.children[child] = None
         self._announce(child, list(self.arrival))
 
     def _announce(self, child: SimDaemon, numbers: list[int]) -> None:

@@ -101,7 +101,8 @@ class Host:
         self.reserved_bps = max(0.0, self.reserved_bps + delta_bps)
         if self.has_free_upload() != before:
             for peer in list(self.peers.values()):
-                peer.task.refresh_pool(peer)
+                if peer.id in peer.task.parent_pool:
+                    peer.task.refresh_pool(peer)
 
 
 @dataclass(eq=False)

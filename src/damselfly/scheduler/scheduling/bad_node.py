@@ -13,23 +13,26 @@ two regimes are Dragonfly's:
   sigma of the costs before the newest), and at least MIN_RATIO x the mean.
 
 Defaults ``samples=30``, ``sigma=6``, ``mean_factor=20``, chosen from tests/swarm runs
-(60 peers; piece times spread log-normally with sigma 0.3; runs with equal links, mixed
-links, and a parent slowed 10x at 3 s; false flags exclude the slowed parent's):
+(60 peers, piece times spread log-normally with sigma 0.3; "healthy" runs have equal or
+mixed links and no fault, "slowed" runs a parent whose uplink turns 10x slower at 3 s;
+a flag is any parent judged bad, the slowed one included, counted again each time):
 
-| samples, k | false flags per run | completion / bound | 10x slower parent caught after |
-|------------|--------------------:|-------------------:|-------------------------------:|
-| 10, 3      | 89-99               | 1.49-2.69          | 1-2 pieces                     |
-| 10, 6      | 0-1                 | 1.26-1.41          | 2-3 pieces                     |
-| 30, 3      | 45-82               | 1.42-1.48          | 2 pieces                       |
-| 30, 6      | 0                   | 1.26-1.41          | 1-2 pieces                     |
-| 100, 6     | 0-2                 | 1.26-1.50          | never (the 20x rule applies)   |
-| 2000, 3/6  | 0-2                 | 1.26-1.47          | never                          |
+| samples, k | flags healthy | flags slowed | time / bound | slowed parent caught after |
+|------------|--------------:|-------------:|-------------:|---------------------------:|
+| 10, 3      | 5-16          | 34-37        | 1.27-1.40    | 1-3 pieces                 |
+| 10, 6      | 0-1           | 3            | 1.25-1.57    | 1 piece                    |
+| 30, 3      | 10-31         | 30-72        | 1.27-1.55    | 2 pieces                   |
+| 30, 6      | 0-1           | 4            | 1.24-1.47    | 1 piece                    |
+| 100, 6     | 0-1           | 0            | 1.25-1.34    | never (the 20x rule holds) |
+| 2000, 3/6  | 0             | 0            | 1.25-1.36    | never                      |
 
-With 3 sigma (Dragonfly's code), ordinary jitter crosses the line dozens of times a run
-and every false alarm moves children around; 6 sigma (the seed article) does not. Ten
-samples did about as well as 30, with an occasional false flag; with 100 or more, a 10x
-slowdown stays under the 20x-mean rule for the whole download (Dragonfly's current 2000
-never catches it). So: Dragonfly v2.2's 30 samples, the article's 6 sigma.
+With 3 sigma (Dragonfly's code), ordinary jitter crosses the line dozens of times a run,
+and each false alarm moves children around; 6 sigma (the seed article) rarely does. Ten
+samples did about as well as 30; with 100 or more, a 10x slowdown stays under the 20x
+mean rule for the whole download (Dragonfly's current 2000 never catches it). So:
+Dragonfly v2.2's 30 samples and the article's 6 sigma. Costs are judged one by one as
+they come in, each as the newest (a batch of reports must not hide a jump by raising the
+mean and sigma before the newest is looked at).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def bad_state(peer: Peer) -> bool:
 
 # In the sigma regime a piece must also cost this many times the mean: when costs barely
 # vary (sigma near 0, as on an idle LAN) rounding would otherwise make a parent "bad".
-MIN_RATIO = 2.0
+MIN_RATIO = 3.0
 
 
 def slow_by_costs(peer: Peer, rule: BadParentRule) -> bool:

@@ -14,6 +14,8 @@ from damselfly.scheduler.resource.models import Peer
 from damselfly.scheduler.resource.states import PeerState
 from damselfly.scheduler.scheduling.bad_node import BadParentRule, bad_state, slow_by_costs
 
+_SOURCES = frozenset({PeerState.BACK_TO_SOURCE, PeerState.SUCCEEDED})
+
 
 class Rejection(Enum):
     BLOCKED = "blocked"
@@ -30,27 +32,24 @@ class Rejection(Enum):
 def rejection(child: Peer, candidate: Peer, rule: BadParentRule) -> Rejection | None:
     """Why ``candidate`` cannot be a parent of ``child``, or None when it can."""
     graph = child.task.graph
-    if candidate.id == child.id or candidate.id in child.block_parents:
+    cid, host, state = candidate.id, candidate.host, candidate.state
+    if cid == child.id or cid in child.block_parents:
         return Rejection.BLOCKED
-    if candidate.host.disable_shared:
+    if host.disable_shared:
         return Rejection.SHARING_DISABLED
-    if candidate.host.id == child.host.id:
+    if host.id == child.host.id:
         return Rejection.SAME_HOST
-    if candidate.id not in graph:
+    if cid not in graph:
         return Rejection.NOT_IN_GRAPH
-    if (
-        not candidate.host.is_seed
-        and graph.in_degree(candidate.id) == 0
-        and candidate.state not in (PeerState.BACK_TO_SOURCE, PeerState.SUCCEEDED)
-    ):
+    if state not in _SOURCES and not host.is_seed and graph.in_degree(cid) == 0:
         return Rejection.NO_CONTENT_SOURCE
     if bad_state(candidate):
         return Rejection.BAD_STATE
     if slow_by_costs(candidate, rule):
         return Rejection.SLOW
-    if candidate.host.free_upload_slots <= 0:
+    if host.free_upload_slots <= 0:
         return Rejection.NO_UPLOAD_SLOT
-    if not graph.can_add_edge(candidate.id, child.id):
+    if not graph.can_add_edge(cid, child.id):
         return Rejection.CYCLE
     return None
 

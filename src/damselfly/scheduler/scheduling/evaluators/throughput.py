@@ -85,22 +85,28 @@ class ThroughputEvaluator(Evaluator):
     reserves = True
 
     def score(self, parent: Peer, child: Peer, now: float) -> float:
-        offer = min(offer_bps(parent, child, now), child.download_capacity_bps())
+        return self._score(parent, child, offer_bps(parent, child, now))
+
+    @staticmethod
+    def _score(parent: Peer, child: Peer, offer: float) -> float:
         affinity = idc_affinity(parent, child) + location_affinity(parent, child)
         # Between parents that offer the same rate, the one fewer hops from a content
         # source: its pieces arrive earlier, and the tree stays shallow.
         near = 1.0 / (1.0 + min(parent.distance(), 1000))
-        return offer * (1.0 + AFFINITY_WEIGHT * affinity) + near
+        rate = min(offer, child.download_capacity_bps())
+        return rate * (1.0 + AFFINITY_WEIGHT * affinity) + near
 
     def select(
         self, candidates: list[Peer], child: Peer, limit: int, now: float
     ) -> list[tuple[Peer, float]]:
         need = first_need_bps(child) - child.expected_bps
+        offers = [(p, offer_bps(p, child, now)) for p in candidates]
+        scored = [(self._score(p, child, o), i, p, o) for i, (p, o) in enumerate(offers)]
+        scored.sort(key=lambda item: (-item[0], item[1]))
         chosen: list[tuple[Peer, float]] = []
-        for parent in self.rank(candidates, child, now):
+        for _, _, parent, offer in scored:
             if len(chosen) >= limit or (need <= 0 and chosen):
                 break
-            offer = offer_bps(parent, child, now)
             if offer <= 0 and chosen:
                 break
             take = max(0.0, min(offer, need))
