@@ -18,7 +18,7 @@ from damselfly.api.gen.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
 from damselfly.common.grpc_helpers import abort_with, translate_unary
 from damselfly.core.errors import Code, DamselflyError, InternalError, InvalidArgument
 from damselfly.core.ids import is_task_id
-from damselfly.core.models import HostType, PieceInfo, Traffic
+from damselfly.core.models import HostType, Traffic
 from damselfly.scheduler.metrics import SchedulerMetrics
 from damselfly.scheduler.resource.models import Host
 from damselfly.scheduler.responses import (
@@ -65,20 +65,7 @@ def _code(text: str) -> Code:
 
 
 _TRAFFIC = {int(t): t for t in Traffic}
-
-
-def piece_from_pb(msg: common_pb2.Piece) -> PieceInfo:
-    """``convert.piece_from_pb`` without the enum call per piece: batches are the
-    scheduler's most frequent message."""
-    return PieceInfo(
-        msg.number,
-        msg.offset,
-        msg.length,
-        msg.crc32c,
-        msg.parent_id,
-        _TRAFFIC.get(msg.traffic_type, Traffic.LOCAL),
-        msg.cost_ns,
-    )
+LOCAL = Traffic.LOCAL
 
 
 def host_to_pb(host: Host) -> common_pb2.Host:
@@ -307,8 +294,12 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
         elif kind == "reschedule_peer":
             service.reschedule(peer_id, request.reschedule_peer.blocked_parent_ids)
         elif kind == "download_pieces_finished":
-            pieces = [piece_from_pb(p) for p in request.download_pieces_finished.pieces]
-            service.pieces_finished(peer_id, pieces)
+            traffic = _TRAFFIC.get
+            rows = [
+                (p.number, p.length, p.parent_id, p.cost_ns, traffic(p.traffic_type, LOCAL))
+                for p in request.download_pieces_finished.pieces
+            ]
+            service.report_pieces(peer_id, rows)
         elif kind == "download_piece_failed":
             failed = request.download_piece_failed
             service.piece_failed(peer_id, failed.parent_id, failed.temporary)

@@ -36,10 +36,14 @@ from damselfly.scheduler.resource.states import (
 )
 from damselfly.scheduler.resource.store import Resources
 from damselfly.scheduler.responses import EmptyTaskResponse, Respond, SeedTrigger, Timers
-from damselfly.scheduler.scheduling.bad_node import slow_by_costs
+from damselfly.scheduler.scheduling.bad_node import MIN_RATIO, slow_by_costs
 from damselfly.scheduler.seeding import Seeding, learn_layout
 
 log = logging.getLogger(__name__)
+
+# A finished piece as the adapters hand it over: number, length, parent id, cost (ns),
+# where its bytes came from.
+PieceRow = tuple[int, int, str, int, Traffic]
 
 # A child's first pieces cost less than its later ones (few fetches share its link while
 # it starts), so they would make a parent look slow later: its costs count after these.
@@ -100,11 +104,8 @@ class SchedulerService:
         host.info, host.announce_interval_s, host.updated_at = info, interval_s, now
         self.resources.add_host(host)
         changed = (host.max_tx_bps, host.disable_shared) != (max_tx_bps, disable_shared)
-        host.disable_shared, host.max_tx_bps, host.max_rx_bps = (
-            disable_shared,
-            max_tx_bps,
-            max_rx_bps,
-        )
+        host.disable_shared, host.max_rx_bps = disable_shared, max_rx_bps
+        host.max_tx_bps = max_tx_bps
         if changed:  # what the host may serve changed: so may its peers' pool places
             for peer in list(host.peers.values()):
                 peer.task.refresh_pool(peer)
@@ -218,9 +219,15 @@ class SchedulerService:
         self.dispatch.schedule(peer, attempt=0)
 
     def pieces_finished(self, peer_id: str, pieces: Iterable[PieceInfo]) -> None:
-        """A batch of finished pieces: progress, rates, and the parents' served costs.
+        """A batch of finished pieces: progress, rates, and the parents' served costs."""
+        self.report_pieces(
+            peer_id, ((p.number, p.length, p.parent_id, p.cost_ns, p.traffic) for p in pieces)
+        )
 
-        The most frequent report: the loop keeps to local names and plain arithmetic."""
+    def report_pieces(self, peer_id: str, rows: Iterable[PieceRow]) -> None:
+        """``pieces_finished`` on plain rows ``(number, length, parent_id, cost_ns,
+        traffic)``: the most frequent report, so the adapter skips building PieceInfo
+        objects and the loop keeps to local names and plain arithmetic."""
         peer = self._peer(peer_id)
         now = self.clock.now()
         task = peer.task
@@ -233,16 +240,14 @@ class SchedulerService:
         slow: set[str] = set()
         rule = self.dispatch.rule
         traffic: dict[Traffic, int] = {}
-        for piece in pieces:
-            if not add(piece.number):
+        for number, length, parent_id, cost_ns, kind in rows:
+            if not add(number):
                 continue
             count += 1
-            length = piece.length
             received += length
             if length > piece_length:
                 piece_length = task.piece_length = length
-            traffic[piece.traffic] = traffic.get(piece.traffic, 0) + length
-            parent_id = piece.parent_id
+            traffic[kind] = traffic.get(kind, 0) + length
             if not parent_id:
                 continue
             entry = served.get(parent_id)
@@ -250,11 +255,14 @@ class SchedulerService:
             if parent is None or parent.task is not task:
                 continue
             served[parent_id] = (parent, (entry[1] if entry else 0) + length)
-            if count > WARM_PIECES and piece.cost_ns > 0 and length > 0:
-                parent.served_costs_ns.add(piece.cost_ns * piece_length / length)
+            if count > WARM_PIECES and cost_ns > 0 and length > 0:
+                costs = parent.served_costs_ns
+                cost = cost_ns * piece_length / length
+                costs.add(cost)
                 # Each cost is judged as the newest: later ones of the same batch must not
-                # hide a jump by raising the mean and sigma first.
-                if slow_by_costs(parent, rule):
+                # hide a jump by raising the mean and sigma first. (Below MIN_RATIO times
+                # the mean no rule can call it slow: skip the sums.)
+                if cost > MIN_RATIO * costs.mean_before_last() and slow_by_costs(parent, rule):
                     slow.add(parent_id)
         host_type = _host_type(peer)
         for kind, length in traffic.items():
