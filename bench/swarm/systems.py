@@ -416,6 +416,9 @@ def daemon_env(bench: Bench, node: Node) -> dict[str, str]:
         "DAMSELFLY_DAEMON__HOST__IP": node.ip,
         "DAMSELFLY_DAEMON__HOST__HOSTNAME": node.role,
         "DAMSELFLY_DAEMON__SERVER__LISTEN_IP": node.ip,
+        # Every host is capped at the same rate: tell the scheduler, as an operator would.
+        "DAMSELFLY_DAEMON__HOST__MAX_TX_BANDWIDTH": str(bench.topo.rate_bps),
+        "DAMSELFLY_DAEMON__HOST__MAX_RX_BANDWIDTH": str(bench.topo.rate_bps),
     }
     if bench.debug_logs:
         env["DAMSELFLY_DAEMON__LOG_LEVEL"] = "DEBUG"

@@ -28,6 +28,9 @@ def host_to_pb(host: HostInfo) -> common_pb2.Host:
         idc=host.idc,
         location=host.location,
         upload_limit=host.upload_limit,
+        max_tx_bandwidth=host.max_tx_bandwidth,
+        max_rx_bandwidth=host.max_rx_bandwidth,
+        disable_shared=host.disable_shared,
     )
 
 
@@ -42,6 +45,9 @@ def host_from_pb(msg: common_pb2.Host) -> HostInfo:
         idc=msg.idc,
         location=msg.location,
         upload_limit=msg.upload_limit or 200,
+        max_tx_bandwidth=msg.max_tx_bandwidth,
+        max_rx_bandwidth=msg.max_rx_bandwidth,
+        disable_shared=msg.disable_shared,
     )
 
 

@@ -47,6 +47,10 @@ class HostInfo:
     idc: str = ""
     location: str = ""
     upload_limit: int = 200
+    max_tx_bandwidth: int = 0
+    """Bits per second the host may upload; 0 when unknown."""
+    max_rx_bandwidth: int = 0
+    disable_shared: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,13 @@ class HostConfig(Section):
     hostname: str = Field(default_factory=socket.gethostname, description="Host name.")
     idc: str = Field("", description="Data-center tag used for parent affinity.")
     location: str = Field("", description="Location tag, '|'-separated, for parent affinity.")
+    max_tx_bandwidth: int = Field(
+        0, ge=0, description="Upload capacity in bits/s told to the scheduler; 0: unknown."
+    )
+    max_rx_bandwidth: int = Field(
+        0, ge=0, description="Download capacity in bits/s told to the scheduler; 0: unknown."
+    )
+    disable_shared: bool = Field(False, description="Serve no pieces to other peers.")
 
 
 class SchedulerLinkConfig(Section):

@@ -74,6 +74,9 @@ class DaemonServer:
             idc=host.idc,
             location=host.location,
             upload_limit=2000 if self.seed else 200,
+            max_tx_bandwidth=host.max_tx_bandwidth or self.config.upload.rate_limit * 8,
+            max_rx_bandwidth=host.max_rx_bandwidth or self.config.download.total_rate_limit * 8,
+            disable_shared=host.disable_shared,
         )
 
     async def start(self) -> None:
