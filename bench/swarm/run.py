@@ -28,7 +28,8 @@ from bench.swarm import report
 from bench.swarm.netns import NetnsError, Topology, cleanup_stale
 from bench.swarm.procs import ProcError, Procs
 from bench.swarm.systems import SYSTEMS, Bench, HostResult, SystemResult
-from bench.swarm.units import MIB, format_size, parse_rate, parse_size
+from bench.swarm.units import format_size, parse_rate, parse_size
+from damselfly.demo.run import make_file
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALLER = Path(__file__).with_name("install_tools.sh")
@@ -119,20 +120,6 @@ def pick_workdir(args: argparse.Namespace, need: int) -> Path:
         room = shutil.disk_usage(SHM).free if SHM.is_dir() else 0
         base = SHM if room > need * 1.25 else Path(tempfile.gettempdir())
     return Path(tempfile.mkdtemp(prefix=f"{args.prefix}{os.getpid()}-", dir=base))
-
-
-def make_file(path: Path, size: int) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "wb") as file:
-        left = size
-        while left:
-            chunk = os.urandom(min(left, 8 * MIB))
-            file.write(chunk)
-            digest.update(chunk)
-            left -= len(chunk)
-    return digest.hexdigest()
 
 
 def tree_revision() -> str:

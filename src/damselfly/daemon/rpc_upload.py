@@ -17,7 +17,7 @@ from damselfly.daemon.storage.tasks import TaskState, TaskStore
 
 
 class UploadRpc(pb_grpc.DfdaemonUploadServicer):
-    def __init__(self, store: TaskStore, tasks: TaskManager, peer_id_of: Any = None) -> None:
+    def __init__(self, store: TaskStore, tasks: TaskManager) -> None:
         self.store = store
         self.tasks = tasks
 

@@ -44,6 +44,8 @@ class _Parent:
     load: int = 0
     failures: int = 0
     bytes_per_s: float = 0.0
+    piece_length: int = 1
+    """The length of this parent's pieces (all but a last one are equal)."""
 
     def full(self, length: int) -> bool:
         """No more requests for now: as many pieces in flight as it can turn around."""
@@ -85,6 +87,7 @@ class PiecePlanner:
         if parent is not None:
             for piece in pieces:
                 parent.pieces[piece.number] = piece
+                parent.piece_length = max(parent.piece_length, piece.length)
 
     def parent_finished(self, parent_id: str) -> None:
         """The parent's piece stream ended: it will announce nothing more."""
@@ -113,7 +116,7 @@ class PiecePlanner:
     def next(self, now: float = 0.0) -> tuple[PieceInfo, str] | None:
         best: tuple[float, float, str, int] | None = None
         for parent_id, parent in self.parents.items():
-            if parent.full(_typical_length(parent)):
+            if parent.full(parent.piece_length):
                 continue
             number = self._rarest(parent_id, parent)
             if number is None:
@@ -220,8 +223,3 @@ class PiecePlanner:
 
     def missing(self) -> list[int]:
         return [n for n in range(self.total) if n not in self.done] if self.total >= 0 else []
-
-
-def _typical_length(parent: _Parent) -> int:
-    """The length of this parent's pieces (all but a last one are equal)."""
-    return max((p.length for p in parent.pieces.values()), default=1)

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -170,7 +171,7 @@ class HttpSource:
                 continue
             if status >= 400:
                 body.close()
-                reason = _REASONS.get(status, "")
+                reason = _reason(status)
                 raise OriginError(
                     f"origin answered {status} {reason} for {shown}".replace("  ", " "), status
                 )
@@ -181,20 +182,11 @@ class HttpSource:
             await self._session.close()
 
 
-_REASONS = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    410: "Gone",
-    416: "Range Not Satisfiable",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _describe(status: int, fields: Mapping[str, str], body: Body, shown: str) -> OriginResponse:

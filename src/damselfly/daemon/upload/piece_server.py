@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import BinaryIO
 
 from damselfly.common.ratelimit import TokenBucket
@@ -137,21 +138,10 @@ class _Connection(asyncio.Protocol):
         return keep
 
 
-_REASONS = {
-    200: "OK",
-    206: "Partial Content",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    416: "Range Not Satisfiable",
-    431: "Request Header Fields Too Large",
-}
-
-
 def _head(status: int, length: int, *, close: bool, extra: str = "") -> bytes:
     connection = "close" if close else "keep-alive"
     return (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Length: {length}\r\n"
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Length: {length}\r\n"
         f"Content-Type: application/octet-stream\r\nConnection: {connection}\r\n{extra}\r\n"
     ).encode("latin-1")
 
