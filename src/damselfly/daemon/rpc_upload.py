@@ -13,6 +13,7 @@ from damselfly.core.errors import InvalidArgument, NotFound, Unavailable
 from damselfly.core.ids import is_task_id
 from damselfly.daemon.download.task_manager import Started, TaskManager
 from damselfly.daemon.rpc_events import event_to_pb
+from damselfly.daemon.storage.inflight import InFlightState
 from damselfly.daemon.storage.tasks import TaskState, TaskStore
 
 
@@ -31,7 +32,7 @@ class UploadRpc(pb_grpc.DfdaemonUploadServicer):
         if task is None:
             raise NotFound(f"task {request.task_id[:12]} is not on this peer")
         task.touch()
-        sent = 0
+        sent = started = 0
         while True:
             # Registered before looking: a piece that lands while we yield still wakes us.
             changed = task.changed()
@@ -40,13 +41,20 @@ class UploadRpc(pb_grpc.DfdaemonUploadServicer):
             finished = task.state is TaskState.SUCCEEDED
             numbers = task.arrival[sent:]
             sent += len(numbers)
-            if numbers or finished or sent == 0:
+            receiving = [
+                convert.piece_to_pb(r.info)
+                for r in task.starts[started:]
+                if r.state is InFlightState.RECEIVING
+            ]
+            started = len(task.starts)
+            if numbers or receiving or finished or sent == 0:
                 yield pb.SyncPiecesResponse(
                     content_length=task.content_length,
                     piece_length=task.piece_length,
                     piece_count=task.piece_count,
                     pieces=[convert.piece_to_pb(task.pieces[n]) for n in numbers],
                     finished=finished and sent >= len(task.arrival),
+                    receiving_pieces=receiving,
                 )
             if finished and sent >= len(task.arrival):
                 return

@@ -43,6 +43,7 @@ from damselfly.daemon.download.piece_fetcher import PieceFetchError
 from damselfly.daemon.download.planner import PiecePlanner
 from damselfly.daemon.download.reporter import PieceReporter
 from damselfly.daemon.scheduler_link import PeerStream
+from damselfly.daemon.storage.inflight import InFlightPiece
 from damselfly.daemon.storage.tasks import LocalTask, file_digest
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,8 @@ class Conductor:
                 if not self._accept_layout(message):
                     self.planner.drop_parent(parent.peer_id)
                     break
-                pieces = [convert.piece_from_pb(p) for p in message.pieces]
+                pieces = [convert.piece_from_pb(p) for p in message.receiving_pieces]
+                pieces += [convert.piece_from_pb(p) for p in message.pieces]
                 self.planner.announce(parent.peer_id, pieces)
                 self._wake.set()
             self.planner.parent_finished(parent.peer_id)
@@ -261,48 +263,67 @@ class Conductor:
             view = memoryview(buffer)[: piece.length]
             self.planner.started(piece.number, parent_id, time.monotonic())
             await acquire_all(self.buckets, piece.length)
-            started = time.perf_counter_ns()
+            # Children may read the piece while it arrives (cut-through).
+            receiving = self.task.begin_piece(piece, view)
             try:
-                await asyncio.wait_for(
-                    self.ctx.fetcher.fetch(
-                        (parent.host.ip, parent.host.download_port),
-                        self.task.id,
-                        piece.number,
-                        piece.length,
-                        view,
-                    ),
-                    self.ctx.config.piece_timeout_s,
+                await self._fetch_piece(
+                    piece, parent, view, receiving=receiving, stream=stream, reporter=reporter
                 )
-                if crc32c(view) != piece.crc32c:
-                    raise PieceFetchError(f"piece {piece.number} failed its crc32c check")
-            except (TimeoutError, PieceFetchError) as exc:
-                reason = str(exc) or "timed out"
-                log.warning("piece %d from %s: %s", piece.number, parent_id, reason)
-                self.planner.failed(piece.number, parent_id)
-                stream.send(_piece_failed(piece.number, parent_id, reason))
-                self._wake.set()
-                continue
-            cost_ns = time.perf_counter_ns() - started
-            if self.planner.is_done(piece.number):
-                # An endgame duplicate that lost the race: the piece is already written.
-                self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
-                continue
-            traffic = (
-                Traffic.SEED_PEER if parent.host.type is HostType.SEED else Traffic.REMOTE_PEER
-            )
-            done = PieceInfo(
-                piece.number,
-                piece.offset,
-                piece.length,
-                piece.crc32c,
-                parent_id=parent_id,
-                traffic=traffic,
-                cost_ns=cost_ns,
-            )
-            self.task.write_piece(done, view)
-            self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
-            reporter.add(done)
+            finally:
+                if receiving is not None:
+                    self.task.end_piece(receiving)
             self._wake.set()
+
+    async def _fetch_piece(
+        self,
+        piece: PieceInfo,
+        parent: ParentInfo,
+        view: memoryview,
+        *,
+        receiving: InFlightPiece | None,
+        stream: PeerStream,
+        reporter: PieceReporter,
+    ) -> None:
+        parent_id = parent.peer_id
+        started = time.perf_counter_ns()
+        try:
+            await asyncio.wait_for(
+                self.ctx.fetcher.fetch(
+                    (parent.host.ip, parent.host.download_port),
+                    self.task.id,
+                    piece.number,
+                    piece.length,
+                    view,
+                    progress=receiving.advance if receiving is not None else None,
+                ),
+                self.ctx.config.piece_timeout_s,
+            )
+            if crc32c(view) != piece.crc32c:
+                raise PieceFetchError(f"piece {piece.number} failed its crc32c check")
+        except (TimeoutError, PieceFetchError) as exc:
+            reason = str(exc) or "timed out"
+            log.warning("piece %d from %s: %s", piece.number, parent_id, reason)
+            self.planner.failed(piece.number, parent_id)
+            stream.send(_piece_failed(piece.number, parent_id, reason))
+            return
+        cost_ns = time.perf_counter_ns() - started
+        if self.planner.is_done(piece.number):
+            # An endgame duplicate that lost the race: the piece is already written.
+            self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
+            return
+        traffic = Traffic.SEED_PEER if parent.host.type is HostType.SEED else Traffic.REMOTE_PEER
+        done = PieceInfo(
+            piece.number,
+            piece.offset,
+            piece.length,
+            piece.crc32c,
+            parent_id=parent_id,
+            traffic=traffic,
+            cost_ns=cost_ns,
+        )
+        self.task.write_piece(done, view)
+        self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
+        reporter.add(done)
 
     # Origin --------------------------------------------------------------------
 

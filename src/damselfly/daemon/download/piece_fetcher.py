@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 
 from damselfly.core.errors import Unavailable
 
@@ -42,9 +43,17 @@ class PieceFetcher:
         return sock
 
     async def fetch(
-        self, address: tuple[str, int], task_id: str, number: int, length: int, into: memoryview
+        self,
+        address: tuple[str, int],
+        task_id: str,
+        number: int,
+        length: int,
+        into: memoryview,
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Fill ``into[:length]`` with piece ``number``; raises PieceFetchError."""
+        """Fill ``into[:length]`` with piece ``number``; raises PieceFetchError.
+        ``progress`` hears how many bytes are in after every read."""
         loop = asyncio.get_running_loop()
         sock = await self._connect(address)
         reusable = False
@@ -75,6 +84,8 @@ class PieceFetcher:
             into[: len(body)] = body
             got = len(body)
             while got < length:
+                if progress is not None:
+                    progress(got)
                 n = await loop.sock_recv_into(sock, into[got:length])
                 if n == 0:
                     raise PieceFetchError(f"parent closed the connection during piece {number}")

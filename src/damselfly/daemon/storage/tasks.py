@@ -15,6 +15,7 @@ from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo, TrafficTotals
 from damselfly.core.pieces import piece_count
 from damselfly.daemon.storage.gc import GcLimits, TaskUsage, select_evictions
+from damselfly.daemon.storage.inflight import InFlightPiece
 from damselfly.daemon.storage.metadata import Metadata, TaskRecord
 
 
@@ -40,6 +41,9 @@ class LocalTask:
         self.error: DamselflyError | None = None
         self.pieces: dict[int, PieceInfo] = {}
         self.arrival: list[int] = []
+        # Pieces being received now (readable by children), and every start in order.
+        self.inflight: dict[int, InFlightPiece] = {}
+        self.starts: list[InFlightPiece] = []
         self.traffic = TrafficTotals()
         self._fd: int | None = None
         self._waiters: list[asyncio.Future[None]] = []
@@ -109,6 +113,22 @@ class LocalTask:
             self.arrival.append(piece.number)
             self.traffic.add(piece.traffic, piece.length)
             self.notify()
+
+    def begin_piece(self, piece: PieceInfo, buffer: memoryview) -> InFlightPiece | None:
+        """Announce a piece whose bytes start arriving in ``buffer``; None when the piece
+        is in or already being received (an endgame duplicate stays private)."""
+        if piece.number in self.pieces or piece.number in self.inflight:
+            return None
+        receiving = self.inflight[piece.number] = InFlightPiece(piece, buffer)
+        self.starts.append(receiving)
+        self.notify()
+        return receiving
+
+    def end_piece(self, receiving: InFlightPiece) -> None:
+        """The receive is over (recorded or not); call before the buffer is reused."""
+        if self.inflight.get(receiving.info.number) is receiving:
+            del self.inflight[receiving.info.number]
+        receiving.end(recorded=receiving.info.number in self.pieces)
 
     async def succeed(self, content_length: int) -> None:
         """Mark the task complete once its bytes are durable (fsync off the event loop);

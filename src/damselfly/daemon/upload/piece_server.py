@@ -1,10 +1,12 @@
 """The piece server: ``GET /pieces/<task_id>/<number>`` over HTTP/1.1 with sendfile.
 
 A small asyncio protocol instead of a framework: one request at a time per keep-alive
-connection, bytes leave through ``loop.sendfile`` (zero copy). Only recorded pieces are
-served and the path never reaches the filesystem: the task id is checked against the
-store, which alone knows where content lives. ``Range`` within a piece is honoured so
-curl can fetch any part for debugging.
+connection, bytes leave through ``loop.sendfile`` (zero copy). Recorded pieces are served
+from the content file; a piece still arriving is streamed from the receive buffer as its
+bytes land (cut-through, see ``storage/inflight.py``) and the rest follows from the file
+once recorded. The path never reaches the filesystem: the task id is checked against
+the store, which alone knows where content lives. ``Range`` within a piece is honoured
+so curl can fetch any part for debugging.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import BinaryIO
 
 from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.ids import is_task_id
+from damselfly.daemon.storage.inflight import InFlightPiece, InFlightState
 from damselfly.daemon.storage.tasks import TaskStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.busy = False
+        self._writable: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -55,6 +59,22 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.resume_writing()
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    async def _drain(self) -> None:
+        if self._writable is not None:
+            await self._writable
+        if self.transport is None:
+            raise ConnectionResetError("the child closed the connection")
 
     def _reply_and_close(self, status: int, body: bytes) -> None:
         if self.transport is not None:
@@ -105,7 +125,7 @@ class _Connection(asyncio.Protocol):
         found = self.server.locate(match.group(1), int(match.group(2)))
         if found is None:
             return self._error(404, b"piece not found on this peer", keep)
-        file, offset, length = found
+        receiving, length = found
         status, start, count = 200, 0, length
         if "range" in headers:
             parsed = _RANGE_RE.match(headers["range"])
@@ -127,10 +147,37 @@ class _Connection(asyncio.Protocol):
             await self.server.rate.acquire(count)
         transport.write(_head(status, count, close=not keep, extra=extra))
         if method == "GET" and count:
-            await asyncio.get_running_loop().sendfile(transport, file, offset + start, count)
+            sent = 0
+            if receiving is not None:
+                sent = await self._stream(transport, receiving, start, count)
+            if sent < count:
+                file, offset = self.server.open_piece(match.group(1), int(match.group(2)))
+                await asyncio.get_running_loop().sendfile(
+                    transport, file, offset + start + sent, count - sent
+                )
             self.server.stats.bytes_sent += count
         self.server.stats.requests += 1
         return keep
+
+    async def _stream(
+        self, transport: asyncio.Transport, receiving: InFlightPiece, start: int, count: int
+    ) -> int:
+        """Send bytes of a piece still arriving until it is recorded; returns how many
+        were sent. A failed receive closes the connection: the child must not take it."""
+        sent = 0
+        while sent < count:
+            if receiving.state is InFlightState.RECORDED:
+                return sent
+            if receiving.state is InFlightState.FAILED:
+                raise ConnectionAbortedError("the piece failed on this peer while streaming")
+            if receiving.filled > start + sent:
+                chunk = receiving.copy(start + sent, start + count)
+                transport.write(chunk)
+                sent += len(chunk)
+                await self._drain()
+            else:
+                await receiving.changed()
+        return sent
 
     def _error(self, status: int, body: bytes, keep: bool) -> bool:
         if self.transport is not None:
@@ -158,15 +205,28 @@ class PieceServer:
         self._files: dict[str, BinaryIO] = {}
         self._server: asyncio.Server | None = None
 
-    def locate(self, task_id: str, number: int) -> tuple[BinaryIO, int, int] | None:
+    def locate(self, task_id: str, number: int) -> tuple[InFlightPiece | None, int] | None:
+        """The piece's length, and its receive when it is still arriving; None when this
+        peer has neither."""
+        task = self.store.get(task_id)
+        if task is None:
+            return None
+        piece = task.pieces.get(number)
+        if piece is not None:
+            return None, piece.length
+        receiving = task.inflight.get(number)
+        return None if receiving is None else (receiving, receiving.info.length)
+
+    def open_piece(self, task_id: str, number: int) -> tuple[BinaryIO, int]:
+        """The content file and offset of a recorded piece."""
         task = self.store.get(task_id)
         piece = task.pieces.get(number) if task is not None else None
-        if task is None or piece is None:
-            return None
+        if task is None or piece is None:  # evicted while we streamed it
+            raise ConnectionAbortedError("the piece is gone from this peer")
         file = self._files.get(task_id)
         if file is None:
             file = self._files[task_id] = open(task.path, "rb")  # noqa: SIM115
-        return file, piece.offset, piece.length
+        return file, piece.offset
 
     def forget(self, task_id: str) -> None:
         file = self._files.pop(task_id, None)

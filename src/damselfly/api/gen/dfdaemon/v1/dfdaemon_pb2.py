@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from damselfly.api.gen.common.v1 import common_pb2 as damselfly_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$damselfly/dfdaemon/v1/dfdaemon.proto\x12\x15\x64\x61mselfly.dfdaemon.v1\x1a damselfly/common/v1/common.proto\";\n\x11SyncPiecesRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x15\n\rchild_peer_id\x18\x02 \x01(\t\"\xad\x01\n\x12SyncPiecesResponse\x12\x16\n\x0e\x63ontent_length\x18\x01 \x01(\x03\x12\x14\n\x0cpiece_length\x18\x02 \x01(\x03\x12\x13\n\x0bpiece_count\x18\x03 \x01(\x05\x12*\n\x06pieces\x18\x04 \x03(\x0b\x32\x1a.damselfly.common.v1.Piece\x12\x10\n\x08\x66inished\x18\x05 \x01(\x08\x12\x16\n\x0eparent_peer_id\x18\x06 \x01(\t\"F\n\x13\x44ownloadTaskRequest\x12/\n\x08\x64ownload\x18\x01 \x01(\x0b\x32\x1d.damselfly.common.v1.Download\"T\n\x0f\x44ownloadStarted\x12\x16\n\x0e\x63ontent_length\x18\x01 \x01(\x03\x12\x14\n\x0cpiece_length\x18\x02 \x01(\x03\x12\x13\n\x0bpiece_count\x18\x03 \x01(\x05\"]\n\x10\x44ownloadProgress\x12\x17\n\x0f\x63ompleted_bytes\x18\x01 \x01(\x03\x12\x18\n\x10\x63ompleted_pieces\x18\x02 \x01(\x05\x12\x16\n\x0e\x63ontent_length\x18\x03 \x01(\x03\"^\n\rTrafficTotals\x12\x16\n\x0e\x62\x61\x63k_to_source\x18\x01 \x01(\x03\x12\x11\n\tseed_peer\x18\x02 \x01(\x03\x12\x13\n\x0bremote_peer\x18\x03 \x01(\x03\x12\r\n\x05local\x18\x04 \x01(\x03\"\x97\x01\n\x10\x44ownloadFinished\x12\x16\n\x0e\x63ontent_length\x18\x01 \x01(\x03\x12\x13\n\x0boutput_path\x18\x02 \x01(\t\x12\x35\n\x07traffic\x18\x03 \x01(\x0b\x32$.damselfly.dfdaemon.v1.TrafficTotals\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\xf9\x01\n\x14\x44ownloadTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07peer_id\x18\x02 \x01(\t\x12\x39\n\x07started\x18\x03 \x01(\x0b\x32&.damselfly.dfdaemon.v1.DownloadStartedH\x00\x12;\n\x08progress\x18\x04 \x01(\x0b\x32\'.damselfly.dfdaemon.v1.DownloadProgressH\x00\x12;\n\x08\x66inished\x18\x05 \x01(\x0b\x32\'.damselfly.dfdaemon.v1.DownloadFinishedH\x00\x42\n\n\x08response\"\"\n\x0fStatTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"x\n\x10StatTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x16\n\x0e\x63ontent_length\x18\x03 \x01(\x03\x12\x13\n\x0bpiece_count\x18\x04 \x01(\x05\x12\x17\n\x0f\x66inished_pieces\x18\x05 \x01(\x05\x32\xe0\x01\n\x0e\x44\x66\x64\x61\x65monUpload\x12\x63\n\nSyncPieces\x12(.damselfly.dfdaemon.v1.SyncPiecesRequest\x1a).damselfly.dfdaemon.v1.SyncPiecesResponse0\x01\x12i\n\x0c\x44ownloadTask\x12*.damselfly.dfdaemon.v1.DownloadTaskRequest\x1a+.damselfly.dfdaemon.v1.DownloadTaskResponse0\x01\x32\xda\x01\n\x10\x44\x66\x64\x61\x65monDownload\x12i\n\x0c\x44ownloadTask\x12*.damselfly.dfdaemon.v1.DownloadTaskRequest\x1a+.damselfly.dfdaemon.v1.DownloadTaskResponse0\x01\x12[\n\x08StatTask\x12&.damselfly.dfdaemon.v1.StatTaskRequest\x1a\'.damselfly.dfdaemon.v1.StatTaskResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$damselfly/dfdaemon/v1/dfdaemon.proto\x12\x15\x64\x61mselfly.dfdaemon.v1\x1a damselfly/common/v1/common.proto\";\n\x11SyncPiecesRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x15\n\rchild_peer_id\x18\x02 \x01(\t\"\xe3\x01\n\x12SyncPiecesResponse\x12\x16\n\x0e\x63ontent_length\x18\x01 \x01(\x03\x12\x14\n\x0cpiece_length\x18\x02 \x01(\x03\x12\x13\n\x0bpiece_count\x18\x03 \x01(\x05\x12*\n\x06pieces\x18\x04 \x03(\x0b\x32\x1a.damselfly.common.v1.Piece\x12\x10\n\x08\x66inished\x18\x05 \x01(\x08\x12\x16\n\x0eparent_peer_id\x18\x06 \x01(\t\x12\x34\n\x10receiving_pieces\x18\x07 \x03(\x0b\x32\x1a.damselfly.common.v1.Piece\"F\n\x13\x44ownloadTaskRequest\x12/\n\x08\x64ownload\x18\x01 \x01(\x0b\x32\x1d.damselfly.common.v1.Download\"T\n\x0f\x44ownloadStarted\x12\x16\n\x0e\x63ontent_length\x18\x01 \x01(\x03\x12\x14\n\x0cpiece_length\x18\x02 \x01(\x03\x12\x13\n\x0bpiece_count\x18\x03 \x01(\x05\"]\n\x10\x44ownloadProgress\x12\x17\n\x0f\x63ompleted_bytes\x18\x01 \x01(\x03\x12\x18\n\x10\x63ompleted_pieces\x18\x02 \x01(\x05\x12\x16\n\x0e\x63ontent_length\x18\x03 \x01(\x03\"^\n\rTrafficTotals\x12\x16\n\x0e\x62\x61\x63k_to_source\x18\x01 \x01(\x03\x12\x11\n\tseed_peer\x18\x02 \x01(\x03\x12\x13\n\x0bremote_peer\x18\x03 \x01(\x03\x12\r\n\x05local\x18\x04 \x01(\x03\"\x97\x01\n\x10\x44ownloadFinished\x12\x16\n\x0e\x63ontent_length\x18\x01 \x01(\x03\x12\x13\n\x0boutput_path\x18\x02 \x01(\t\x12\x35\n\x07traffic\x18\x03 \x01(\x0b\x32$.damselfly.dfdaemon.v1.TrafficTotals\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\"\xf9\x01\n\x14\x44ownloadTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07peer_id\x18\x02 \x01(\t\x12\x39\n\x07started\x18\x03 \x01(\x0b\x32&.damselfly.dfdaemon.v1.DownloadStartedH\x00\x12;\n\x08progress\x18\x04 \x01(\x0b\x32\'.damselfly.dfdaemon.v1.DownloadProgressH\x00\x12;\n\x08\x66inished\x18\x05 \x01(\x0b\x32\'.damselfly.dfdaemon.v1.DownloadFinishedH\x00\x42\n\n\x08response\"\"\n\x0fStatTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"x\n\x10StatTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x16\n\x0e\x63ontent_length\x18\x03 \x01(\x03\x12\x13\n\x0bpiece_count\x18\x04 \x01(\x05\x12\x17\n\x0f\x66inished_pieces\x18\x05 \x01(\x05\x32\xe0\x01\n\x0e\x44\x66\x64\x61\x65monUpload\x12\x63\n\nSyncPieces\x12(.damselfly.dfdaemon.v1.SyncPiecesRequest\x1a).damselfly.dfdaemon.v1.SyncPiecesResponse0\x01\x12i\n\x0c\x44ownloadTask\x12*.damselfly.dfdaemon.v1.DownloadTaskRequest\x1a+.damselfly.dfdaemon.v1.DownloadTaskResponse0\x01\x32\xda\x01\n\x10\x44\x66\x64\x61\x65monDownload\x12i\n\x0c\x44ownloadTask\x12*.damselfly.dfdaemon.v1.DownloadTaskRequest\x1a+.damselfly.dfdaemon.v1.DownloadTaskResponse0\x01\x12[\n\x08StatTask\x12&.damselfly.dfdaemon.v1.StatTaskRequest\x1a\'.damselfly.dfdaemon.v1.StatTaskResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYNCPIECESREQUEST']._serialized_start=97
   _globals['_SYNCPIECESREQUEST']._serialized_end=156
   _globals['_SYNCPIECESRESPONSE']._serialized_start=159
-  _globals['_SYNCPIECESRESPONSE']._serialized_end=332
-  _globals['_DOWNLOADTASKREQUEST']._serialized_start=334
-  _globals['_DOWNLOADTASKREQUEST']._serialized_end=404
-  _globals['_DOWNLOADSTARTED']._serialized_start=406
-  _globals['_DOWNLOADSTARTED']._serialized_end=490
-  _globals['_DOWNLOADPROGRESS']._serialized_start=492
-  _globals['_DOWNLOADPROGRESS']._serialized_end=585
-  _globals['_TRAFFICTOTALS']._serialized_start=587
-  _globals['_TRAFFICTOTALS']._serialized_end=681
-  _globals['_DOWNLOADFINISHED']._serialized_start=684
-  _globals['_DOWNLOADFINISHED']._serialized_end=835
-  _globals['_DOWNLOADTASKRESPONSE']._serialized_start=838
-  _globals['_DOWNLOADTASKRESPONSE']._serialized_end=1087
-  _globals['_STATTASKREQUEST']._serialized_start=1089
-  _globals['_STATTASKREQUEST']._serialized_end=1123
-  _globals['_STATTASKRESPONSE']._serialized_start=1125
-  _globals['_STATTASKRESPONSE']._serialized_end=1245
-  _globals['_DFDAEMONUPLOAD']._serialized_start=1248
-  _globals['_DFDAEMONUPLOAD']._serialized_end=1472
-  _globals['_DFDAEMONDOWNLOAD']._serialized_start=1475
-  _globals['_DFDAEMONDOWNLOAD']._serialized_end=1693
+  _globals['_SYNCPIECESRESPONSE']._serialized_end=386
+  _globals['_DOWNLOADTASKREQUEST']._serialized_start=388
+  _globals['_DOWNLOADTASKREQUEST']._serialized_end=458
+  _globals['_DOWNLOADSTARTED']._serialized_start=460
+  _globals['_DOWNLOADSTARTED']._serialized_end=544
+  _globals['_DOWNLOADPROGRESS']._serialized_start=546
+  _globals['_DOWNLOADPROGRESS']._serialized_end=639
+  _globals['_TRAFFICTOTALS']._serialized_start=641
+  _globals['_TRAFFICTOTALS']._serialized_end=735
+  _globals['_DOWNLOADFINISHED']._serialized_start=738
+  _globals['_DOWNLOADFINISHED']._serialized_end=889
+  _globals['_DOWNLOADTASKRESPONSE']._serialized_start=892
+  _globals['_DOWNLOADTASKRESPONSE']._serialized_end=1141
+  _globals['_STATTASKREQUEST']._serialized_start=1143
+  _globals['_STATTASKREQUEST']._serialized_end=1177
+  _globals['_STATTASKRESPONSE']._serialized_start=1179
+  _globals['_STATTASKRESPONSE']._serialized_end=1299
+  _globals['_DFDAEMONUPLOAD']._serialized_start=1302
+  _globals['_DFDAEMONUPLOAD']._serialized_end=1526
+  _globals['_DFDAEMONDOWNLOAD']._serialized_start=1529
+  _globals['_DFDAEMONDOWNLOAD']._serialized_end=1747
 # @@protoc_insertion_point(module_scope)

@@ -51,6 +51,7 @@ class SyncPiecesResponse(_message.Message):
     PIECES_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
     PARENT_PEER_ID_FIELD_NUMBER: _builtins.int
+    RECEIVING_PIECES_FIELD_NUMBER: _builtins.int
     content_length: _builtins.int
     """-1 while the length is unknown."""
     piece_length: _builtins.int
@@ -61,6 +62,12 @@ class SyncPiecesResponse(_message.Message):
     parent_peer_id: _builtins.str
     @_builtins.property
     def pieces(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Piece]: ...
+    @_builtins.property
+    def receiving_pieces(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Piece]:
+        """Pieces the parent is receiving now: a child may ask for one at once and gets its
+        bytes as they arrive (the piece is announced again in `pieces` once recorded).
+        """
+
     def __init__(
         self,
         *,
@@ -70,10 +77,11 @@ class SyncPiecesResponse(_message.Message):
         pieces: _abc.Iterable[_common_pb2.Piece] | None = ...,
         finished: _builtins.bool = ...,
         parent_peer_id: _builtins.str = ...,
+        receiving_pieces: _abc.Iterable[_common_pb2.Piece] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_length", b"content_length", "finished", b"finished", "parent_peer_id", b"parent_peer_id", "piece_count", b"piece_count", "piece_length", b"piece_length", "pieces", b"pieces"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_length", b"content_length", "finished", b"finished", "parent_peer_id", b"parent_peer_id", "piece_count", b"piece_count", "piece_length", b"piece_length", "pieces", b"pieces", "receiving_pieces", b"receiving_pieces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
