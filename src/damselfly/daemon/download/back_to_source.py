@@ -116,7 +116,7 @@ class BackToSource:
             )
         if len(probe) >= min(piece_length, length):
             # The probe holds piece 0 (or the whole content): keep it, fetch the rest.
-            self._emit(0, memoryview(probe), min(piece_length, length))
+            await self._emit(0, memoryview(probe), min(piece_length, length))
             rest = list(range(1, task.piece_count))
             await asyncio.gather(
                 *(self._segment(f, lt) for f, lt in split_segments(rest, self.concurrency))
@@ -169,13 +169,13 @@ class BackToSource:
                 received += count
                 filled += count
                 if filled == piece_length:
-                    self._emit(number, view, filled)
+                    await self._emit(number, view, filled)
                     number += 1
                     filled = 0
                     if last is not None and number > last:
                         return
             if filled:
-                self._emit(number, view, filled)
+                await self._emit(number, view, filled)
                 number += 1
         finally:
             response.close()
@@ -190,15 +190,18 @@ class BackToSource:
         if last is not None and number <= last:
             raise OriginUnreachable(f"origin ended a range early for {display_url(task.url)}")
 
-    def _emit(self, number: int, view: memoryview, length: int) -> None:
+    async def _emit(self, number: int, view: memoryview, length: int) -> None:
+        """Digest and store a piece off the event loop (the other ranges keep arriving)."""
         task = self.task
         if number in task.pieces:
             return
         if task.piece_count >= 0 and number >= task.piece_count:
             raise OriginError(f"origin sent more bytes than announced for {display_url(task.url)}")
         data = view[:length]
+        digest = await asyncio.to_thread(crc32c, data)
         piece = PieceInfo(
-            number, number * task.piece_length, length, crc32c(data), traffic=Traffic.BACK_TO_SOURCE
+            number, number * task.piece_length, length, digest, traffic=Traffic.BACK_TO_SOURCE
         )
-        task.write_piece(piece, data)
-        self.on_piece(piece)
+        await task.store_piece(piece, data, check=False)
+        if number in task.pieces:
+            self.on_piece(piece)

@@ -22,7 +22,7 @@ from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
 from damselfly.common.grpc_helpers import channel
 from damselfly.common.ratelimit import TokenBucket, acquire_all
-from damselfly.core.digest import Digest, crc32c, parse_digest
+from damselfly.core.digest import Digest, parse_digest
 from damselfly.core.errors import (
     BackToSourceDisabled,
     Code,
@@ -298,7 +298,24 @@ class Conductor:
                 ),
                 self.ctx.config.piece_timeout_s,
             )
-            if crc32c(view) != piece.crc32c:
+            if self.planner.is_done(piece.number):
+                # An endgame duplicate that lost the race: the piece is already written.
+                self.planner.finished(
+                    piece.number, parent_id, (time.perf_counter_ns() - started) / 1e9
+                )
+                return
+            done = PieceInfo(
+                piece.number,
+                piece.offset,
+                piece.length,
+                piece.crc32c,
+                parent_id=parent_id,
+                traffic=Traffic.SEED_PEER
+                if parent.host.type is HostType.SEED
+                else Traffic.REMOTE_PEER,
+                cost_ns=time.perf_counter_ns() - started,
+            )
+            if not await self.task.store_piece(done, view, check=True):
                 raise PieceFetchError(f"piece {piece.number} failed its crc32c check")
         except (TimeoutError, PieceFetchError) as exc:
             reason = str(exc) or "timed out"
@@ -306,23 +323,7 @@ class Conductor:
             self.planner.failed(piece.number, parent_id)
             stream.send(_piece_failed(piece.number, parent_id, reason))
             return
-        cost_ns = time.perf_counter_ns() - started
-        if self.planner.is_done(piece.number):
-            # An endgame duplicate that lost the race: the piece is already written.
-            self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
-            return
-        traffic = Traffic.SEED_PEER if parent.host.type is HostType.SEED else Traffic.REMOTE_PEER
-        done = PieceInfo(
-            piece.number,
-            piece.offset,
-            piece.length,
-            piece.crc32c,
-            parent_id=parent_id,
-            traffic=traffic,
-            cost_ns=cost_ns,
-        )
-        self.task.write_piece(done, view)
-        self.planner.finished(piece.number, parent_id, cost_ns / 1e9)
+        self.planner.finished(piece.number, parent_id, done.cost_ns / 1e9)
         reporter.add(done)
 
     # Origin --------------------------------------------------------------------

@@ -10,6 +10,7 @@ import time
 from enum import Enum
 from pathlib import Path
 
+from damselfly.core.digest import crc32c
 from damselfly.core.errors import DamselflyError, InvalidArgument
 from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo, TrafficTotals
@@ -100,12 +101,39 @@ class LocalTask:
 
     def write_piece(self, piece: PieceInfo, data: memoryview) -> None:
         """Write verified bytes at the piece's offset, then record the piece."""
-        fd = self.fd()
-        written = 0
-        while written < piece.length:
-            written += os.pwrite(fd, data[written : piece.length], piece.offset + written)
-        self._store.metadata.add_piece(self.id, piece)
-        self.add_piece(piece)
+        write_at(self.fd(), piece.offset, data[: piece.length])
+        self.record_piece(piece)
+
+    async def store_piece(self, piece: PieceInfo, data: memoryview, *, check: bool) -> bool:
+        """``write_piece`` with the digest check and the write on a thread (both release
+        the GIL, so the event loop keeps receiving meanwhile); with ``check``, a piece whose
+        bytes do not match its crc32c is neither written nor recorded (returns False).
+        ``data`` must not change until this returns."""
+        # Our own descriptor: closing the task meanwhile cannot make this write land in
+        # a file that reuses the number.
+        fd = os.dup(self.fd())
+        content = data[: piece.length]
+
+        def verify_and_write() -> bool:
+            try:
+                if check and crc32c(content) != piece.crc32c:
+                    return False
+                write_at(fd, piece.offset, content)
+                return True
+            finally:
+                os.close(fd)
+
+        if not await asyncio.to_thread(verify_and_write):
+            return False
+        if self._store.get(self.id) is self:  # not deleted while we wrote
+            self.record_piece(piece)
+        return True
+
+    def record_piece(self, piece: PieceInfo) -> None:
+        """Record a piece whose bytes are in the content file."""
+        if piece.number not in self.pieces:
+            self._store.metadata.add_piece(self.id, piece)
+            self.add_piece(piece)
 
     def add_piece(self, piece: PieceInfo) -> None:
         if piece.number not in self.pieces:
@@ -239,6 +267,12 @@ class TaskStore:
         for task in self._tasks.values():
             task.close()
         self.metadata.close()
+
+
+def write_at(fd: int, offset: int, data: memoryview) -> None:
+    written = 0
+    while written < len(data):
+        written += os.pwrite(fd, data[written:], offset + written)
 
 
 def _allocated(path: Path) -> int:
