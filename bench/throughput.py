@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,18 +24,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from damselfly.core import units
+from damselfly.core.errors import InvalidArgument
 from damselfly.demo.cluster import LocalCluster
 from damselfly.demo.run import make_file, sha256_of
 
-_SIZE_RE = re.compile(r"^(\d+)(KiB|MiB|GiB)?$")
-_UNITS = {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, None: 1}
-
 
 def parse_size(text: str) -> int:
-    match = _SIZE_RE.match(text)
-    if match is None:
-        raise SystemExit(f"size {text!r} is not valid; use e.g. 256MiB or 1GiB")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return units.parse_size(text)
+    except InvalidArgument as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -151,7 +151,7 @@ def start_origin(procs: Procs, topo: Topology, files: Path, logs: Path, python: 
         [
             python,
             "-m",
-            "bench.swarm.origin",
+            "damselfly.demo.origin",
             "--dir",
             str(files),
             "--host",

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import re
 
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "kib": 1 << 10,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mib": 1 << 20,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gib": 1 << 30,
-}
+from damselfly.core import units
+from damselfly.core.errors import InvalidArgument
+
 # tc's rate units: bit, kbit, mbit, gbit (SI, bits per second); bps, kbps, ... are bytes.
 _RATE_UNITS = {
     "bit": 1,
@@ -34,12 +24,11 @@ MIB = 1 << 20
 
 
 def parse_size(text: str) -> int:
-    """``64MiB`` -> 67108864 bytes (binary units with ``i``, SI units without)."""
-    match = _NUMBER_RE.match(text)
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _SIZE_UNITS:
-        raise ValueError(f"not a size: {text!r} (examples: 8MiB, 256MiB, 1GiB)")
-    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+    """``64MiB`` -> 67108864 bytes (binary units, as dfget reads them)."""
+    try:
+        return units.parse_size(text)
+    except InvalidArgument as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_rate(text: str) -> int:

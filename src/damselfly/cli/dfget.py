@@ -18,8 +18,6 @@ from typing import Any
 DEFAULT_SOCKET = "/var/run/damselfly/dfdaemon.sock"
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-_SIZE_RE = re.compile(r"^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 class UsageError(Exception):
@@ -34,11 +32,13 @@ def parse_duration(text: str) -> float:
 
 
 def parse_size(text: str) -> int:
-    match = _SIZE_RE.match(text.strip())
-    if match is None:
-        raise UsageError(f"size {text!r} is not valid; use e.g. 4MiB or 16MiB")
-    unit = (match.group(2) or "b")[0].lower()
-    return int(match.group(1)) * _SIZE_UNITS[unit]
+    from damselfly.core.errors import InvalidArgument
+    from damselfly.core.units import parse_size as parse
+
+    try:
+        return parse(text)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
 
 
 _RANGE_RE = re.compile(r"^(?:bytes=)?(\d+)-(\d+)$")

@@ -1,6 +1,7 @@
 """A test origin: serves files from a folder with Range support and counts bytes sent.
 
-``python -m damselfly.demo.origin --dir D --port 0 --ready-file F``; ``GET /_stats``
+``python -m damselfly.demo.origin --dir D [--host IP] --port 0 --ready-file F``; the
+ready file names ``port`` and ``address``; ``GET /_stats``
 returns ``{"bytes_sent": N, "requests": M}``. Used by the demo, tests and benchmarks.
 
 Paths choose how the origin behaves, to exercise real origins' quirks:
@@ -119,21 +120,23 @@ class Origin:
             await self._runner.cleanup()
 
 
-async def _serve(root: Path, port: int, ready_file: str) -> None:
+async def _serve(root: Path, host: str, port: int, ready_file: str) -> None:
     origin = Origin(root)
-    await origin.start(port=port)
+    await origin.start(host, port)
     if ready_file:
-        Path(ready_file).write_text(json.dumps({"port": origin.port}))
+        address = f"{host}:{origin.port}"
+        Path(ready_file).write_text(json.dumps({"port": origin.port, "address": address}))
     await asyncio.Event().wait()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", default="")
     args = parser.parse_args()
-    asyncio.run(_serve(Path(args.dir), args.port, args.ready_file))
+    asyncio.run(_serve(Path(args.dir), args.host, args.port, args.ready_file))
 
 
 if __name__ == "__main__":
