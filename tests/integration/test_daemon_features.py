@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grpc
 import pytest
 
-from damselfly.api import convert
-from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
+from damselfly.api.local import download_to_json
+from damselfly.cli import daemon_client
 from damselfly.core.models import ByteRange, DownloadRequest
 from damselfly.daemon.download.task_manager import Progress, validate
 from damselfly.daemon.server import DaemonServer
@@ -75,18 +75,15 @@ def test_origin_quirks(tmp_path: Path, mode: str) -> None:
 
 async def via_socket(daemon: DaemonServer, request: DownloadRequest) -> int:
     """Download through the daemon's unix socket, as dfget does; returns the length."""
-    async with grpc.aio.insecure_channel(f"unix:{daemon.config.server.socket}") as chan:
-        stub: dfdaemon_pb2_grpc.DfdaemonDownloadAsyncStub = dfdaemon_pb2_grpc.DfdaemonDownloadStub(
-            chan
+    # Blocking clients get threads of their own, not the daemon's executor threads.
+    with ThreadPoolExecutor(max_workers=1) as client:
+        events = await asyncio.get_running_loop().run_in_executor(
+            client,
+            list,
+            daemon_client.download(download_to_json(request), daemon.config.server.socket),
         )
-        call = stub.DownloadTask(
-            dfdaemon_pb2.DownloadTaskRequest(download=convert.download_to_pb(request))
-        )
-        length = -1
-        async for message in call:
-            if message.WhichOneof("response") == "finished":
-                length = message.finished.content_length
-        return length
+    length: int = events[-1]["finished"]["content_length"]
+    return length
 
 
 def test_concurrent_requests_share_one_download(tmp_path: Path) -> None:

@@ -30,5 +30,5 @@ def test_sizes(text: str, size: int) -> None:
 
 @pytest.mark.parametrize("text", ["", "MiB", "-4MiB", "4 MiBs", "4XB", "4Mx", "1e3", "4 M B"])
 def test_bad_sizes_name_the_accepted_forms(text: str) -> None:
-    with pytest.raises(InvalidArgument, match="use e.g. 512, 4MiB"):
+    with pytest.raises(InvalidArgument, match=r"use e\.g\. 512, 4MiB"):
         parse_size(text)

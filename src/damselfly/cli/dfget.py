@@ -6,12 +6,11 @@ Exit code 0 only for a complete, verified output file; otherwise one sentence on
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,68 +174,47 @@ def make_request(args: argparse.Namespace) -> Any:
     )
 
 
-async def _from_daemon(request: Any, socket_path: str) -> AsyncIterator[dict[str, Any]]:
-    import grpc
+def _from_daemon(request: Any, socket_path: str) -> Iterator[dict[str, Any]]:
+    from damselfly.api.local import download_to_json
+    from damselfly.cli import daemon_client
 
-    from damselfly.api import convert
-    from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
-    from damselfly.api.status import decode_rpc_error
-
-    async with grpc.aio.insecure_channel(f"unix:{socket_path}") as chan:
-        stub = dfdaemon_pb2_grpc.DfdaemonDownloadStub(chan)
-        call = stub.DownloadTask(
-            dfdaemon_pb2.DownloadTaskRequest(download=convert.download_to_pb(request))
-        )
-        try:
-            async for message in call:
-                kind = message.WhichOneof("response")
-                if kind == "started":
-                    yield {
-                        "kind": "started",
-                        "content_length": message.started.content_length,
-                        "task_id": message.task_id,
-                    }
-                elif kind == "progress":
-                    yield {
-                        "kind": "progress",
-                        "bytes": message.progress.completed_bytes,
-                        "content_length": message.progress.content_length,
-                    }
-                elif kind == "finished":
-                    done = message.finished
-                    traffic = convert.traffic_from_pb(done.traffic)
-                    yield {
-                        "kind": "finished",
-                        "content_length": done.content_length,
-                        "traffic": traffic,
-                        "task_id": message.task_id,
-                    }
-        except grpc.aio.AioRpcError as exc:
-            raise decode_rpc_error(exc, "the dfdaemon") from None
+    return daemon_client.download(download_to_json(request), socket_path)
 
 
-async def _embedded(request: Any, data_dir: Path) -> AsyncIterator[dict[str, Any]]:
-    from damselfly.daemon.download.task_manager import Finished, Progress, Started
+def _embedded(request: Any, data_dir: Path, verbose: bool) -> Iterator[dict[str, Any]]:
+    """The embedded peer's events, in the local API's shape; its event loop runs while
+    dfget waits for the next event. It logs on stderr only with ``verbose``."""
+    import asyncio
+    import logging
+
+    from damselfly.common.logs import setup_logging
+
+    if verbose:
+        setup_logging("INFO", "dfget")
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+        logging.getLogger().setLevel(logging.CRITICAL)
+
+    from damselfly.daemon.download.task_manager import Started
     from damselfly.daemon.embedded import embedded_download
+    from damselfly.daemon.local_api import event_to_json
 
+    loop = asyncio.new_event_loop()
+    events = embedded_download(request, data_dir)
     task_id = ""
-    async for event in embedded_download(request, data_dir):
-        if isinstance(event, Started):
-            task_id = event.task_id
-            yield {"kind": "started", "content_length": event.content_length, "task_id": task_id}
-        elif isinstance(event, Progress):
-            yield {
-                "kind": "progress",
-                "bytes": event.completed_bytes,
-                "content_length": event.content_length,
-            }
-        elif isinstance(event, Finished):
-            yield {
-                "kind": "finished",
-                "content_length": event.content_length,
-                "traffic": event.traffic,
-                "task_id": task_id,
-            }
+    try:
+        while True:
+            try:
+                event = loop.run_until_complete(anext(events))
+            except StopAsyncIteration:
+                return
+            if isinstance(event, Started):
+                task_id = event.task_id
+            yield event_to_json(event, task_id)
+    finally:
+        loop.run_until_complete(events.aclose())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def _daemon_available(socket_path: str) -> bool:
@@ -254,7 +232,7 @@ def _daemon_available(socket_path: str) -> bool:
         probe.close()
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     import time
 
     from damselfly.cli.progress import ProgressView
@@ -266,52 +244,38 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         mode = "daemon"
     else:
         data_dir = Path(args.embedded_dir or Path.home() / ".cache" / "damselfly" / "dfget")
-        events = _embedded(request, data_dir)
+        events = _embedded(request, data_dir, args.verbose)
         mode = "embedded"
     show = not args.no_progress and not args.json and sys.stderr.isatty()
     result: dict[str, Any] = {}
     with ProgressView(show, Path(request.output_path).name) as view:
-        async for event in events:
-            if event["kind"] == "started":
-                view.start(event["content_length"])
-            elif event["kind"] == "progress":
-                view.update(event["bytes"], event["content_length"])
-            else:
-                view.update(event["content_length"], event["content_length"])
-                traffic = event["traffic"]
+        for event in events:
+            if "started" in event:
+                view.start(event["started"]["content_length"])
+            elif "progress" in event:
+                progress = event["progress"]
+                view.update(progress["completed_bytes"], progress["content_length"])
+            elif "finished" in event:
+                done = event["finished"]
+                view.update(done["content_length"], done["content_length"])
                 result = {
                     "ok": True,
-                    "task_id": event["task_id"],
+                    "task_id": done["task_id"],
                     "output": request.output_path,
-                    "content_length": event["content_length"],
+                    "content_length": done["content_length"],
                     "seconds": round(time.monotonic() - began, 3),
                     "mode": mode,
-                    "traffic": {
-                        "back_to_source": traffic.back_to_source,
-                        "seed_peer": traffic.seed_peer,
-                        "remote_peer": traffic.remote_peer,
-                        "local": traffic.local,
-                    },
+                    "traffic": done["traffic"],
                 }
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import logging
-
     from damselfly.core.errors import DamselflyError
 
-    if args.verbose:
-        from damselfly.common.logs import setup_logging
-
-        setup_logging("INFO", "dfget")
-    else:
-        logging.getLogger().addHandler(logging.NullHandler())
-        logging.getLogger().setLevel(logging.CRITICAL)
-
     try:
-        result = asyncio.run(run(args))
+        result = run(args)
     except (DamselflyError, UsageError) as exc:
         message = str(exc)
         if args.json:

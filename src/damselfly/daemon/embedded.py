@@ -7,7 +7,7 @@ the same validation, storage and verification as the daemon's.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from damselfly.core.models import DownloadRequest, HostInfo, HostType
@@ -21,7 +21,9 @@ from damselfly.daemon.storage.tasks import TaskStore
 from damselfly.daemon.upload.piece_server import UploadStats
 
 
-async def embedded_download(request: DownloadRequest, data_dir: Path) -> AsyncIterator[Event]:
+async def embedded_download(
+    request: DownloadRequest, data_dir: Path
+) -> AsyncGenerator[Event, None]:
     host = HostInfo("embedded", HostType.NORMAL, socket.gethostname(), "127.0.0.1", 0, 0)
     store = TaskStore(data_dir)
     source = HttpSource()

@@ -1,4 +1,4 @@
-"""Download events -> DownloadTaskResponse messages (shared by both gRPC services)."""
+"""Download events -> DownloadTaskResponse messages (the seed-trigger stream of DfdaemonUpload)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from damselfly.daemon.config import DaemonConfig
 from damselfly.daemon.download.context import DownloadContext
 from damselfly.daemon.download.piece_fetcher import PieceFetcher
 from damselfly.daemon.download.task_manager import TaskManager
-from damselfly.daemon.rpc_download import DownloadRpc
+from damselfly.daemon.local_api import LocalApi
 from damselfly.daemon.rpc_upload import UploadRpc
 from damselfly.daemon.scheduler_link import SchedulerLink
 from damselfly.daemon.source.http import HttpSource
@@ -53,7 +53,7 @@ class DaemonServer:
         )
         self.grpc_port = 0
         self._tcp: grpc.aio.Server | None = None
-        self._unix: grpc.aio.Server | None = None
+        self._local: LocalApi | None = None
         self.link: SchedulerLink | None = None
         self.tasks: TaskManager | None = None
         self._gc: asyncio.Task[None] | None = None
@@ -125,15 +125,11 @@ class DaemonServer:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             path.unlink()
-        unix = new_server()
         assert self.tasks is not None
-        dfdaemon_pb2_grpc.add_DfdaemonDownloadServicer_to_server(
-            DownloadRpc(self.store, self.tasks), unix
-        )
-        bind(unix, f"unix:{path}")
-        await unix.start()
+        local = LocalApi(self.store, self.tasks)
+        await local.start(path)
         os.chmod(path, 0o660)
-        self._unix = unix
+        self._local = local
 
     def addresses(self) -> dict[str, object]:
         ip = self.config.server.listen_ip
@@ -178,9 +174,10 @@ class DaemonServer:
             await self.link.stop()
         if self.tasks is not None:
             await self.tasks.stop()
-        for server in (self._unix, self._tcp):
-            if server is not None:
-                await server.stop(grace=0.5)
+        if self._local is not None:
+            await self._local.stop()
+        if self._tcp is not None:
+            await self._tcp.stop(grace=0.5)
         await self.piece_server.stop()
         self.fetcher.close()
         await self.source.close()

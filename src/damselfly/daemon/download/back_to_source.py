@@ -198,7 +198,7 @@ class BackToSource:
         if task.piece_count >= 0 and number >= task.piece_count:
             raise OriginError(f"origin sent more bytes than announced for {display_url(task.url)}")
         data = view[:length]
-        digest = await asyncio.to_thread(crc32c, data)
+        digest = await asyncio.get_running_loop().run_in_executor(task.io, crc32c, data)
         piece = PieceInfo(
             number, number * task.piece_length, length, digest, traffic=Traffic.BACK_TO_SOURCE
         )

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
 
@@ -52,6 +53,11 @@ class LocalTask:
     @property
     def path(self) -> Path:
         return self._store.content_path(self.id)
+
+    @property
+    def io(self) -> ThreadPoolExecutor:
+        """The store's threads for piece checks and writes."""
+        return self._store.io
 
     @property
     def completed_bytes(self) -> int:
@@ -123,7 +129,8 @@ class LocalTask:
             finally:
                 os.close(fd)
 
-        if not await asyncio.to_thread(verify_and_write):
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(self.io, verify_and_write):
             return False
         if self._store.get(self.id) is self:  # not deleted while we wrote
             self.record_piece(piece)
@@ -208,6 +215,9 @@ class TaskStore:
         self.root = root
         (root / "content").mkdir(parents=True, exist_ok=True)
         self.metadata = Metadata(root / "metadata.db")
+        # Piece checks and writes, on threads of their own: a long job on the event loop's
+        # default executor (a whole-file digest, a copy out) must not hold them up.
+        self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="piece-io")
         self._tasks: dict[str, LocalTask] = {}
         for record in self.metadata.tasks():
             task = LocalTask(self, record)
@@ -264,6 +274,7 @@ class TaskStore:
         return evicted
 
     def close(self) -> None:
+        self.io.shutdown(wait=True)
         for task in self._tasks.values():
             task.close()
         self.metadata.close()

@@ -21,6 +21,10 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class SyncPiecesRequest(_message.Message):
+    """The local CLIs use HTTP and JSON on the daemon's unix socket instead (a gRPC client
+    costs a CLI more start-up time than a small download): see damselfly/api/local.py.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TASK_ID_FIELD_NUMBER: _builtins.int
@@ -252,53 +256,3 @@ class DownloadTaskResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_response) -> _WhichOneofReturnType_response | None: ...
 
 Global___DownloadTaskResponse: _TypeAlias = DownloadTaskResponse  # noqa: Y015
-
-@_typing.final
-class StatTaskRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TASK_ID_FIELD_NUMBER: _builtins.int
-    task_id: _builtins.str
-    def __init__(
-        self,
-        *,
-        task_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_id", b"task_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___StatTaskRequest: _TypeAlias = StatTaskRequest  # noqa: Y015
-
-@_typing.final
-class StatTaskResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TASK_ID_FIELD_NUMBER: _builtins.int
-    STATE_FIELD_NUMBER: _builtins.int
-    CONTENT_LENGTH_FIELD_NUMBER: _builtins.int
-    PIECE_COUNT_FIELD_NUMBER: _builtins.int
-    FINISHED_PIECES_FIELD_NUMBER: _builtins.int
-    task_id: _builtins.str
-    state: _builtins.str
-    content_length: _builtins.int
-    piece_count: _builtins.int
-    finished_pieces: _builtins.int
-    def __init__(
-        self,
-        *,
-        task_id: _builtins.str = ...,
-        state: _builtins.str = ...,
-        content_length: _builtins.int = ...,
-        piece_count: _builtins.int = ...,
-        finished_pieces: _builtins.int = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_length", b"content_length", "finished_pieces", b"finished_pieces", "piece_count", b"piece_count", "state", b"state", "task_id", b"task_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___StatTaskResponse: _TypeAlias = StatTaskResponse  # noqa: Y015

@@ -1,0 +1,87 @@
+"""The CLIs' client of the daemon's local API (``api/local.py``): standard library only,
+blocking, so a CLI starts without importing asyncio, grpc or protobuf."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+from damselfly.api.local import DOWNLOAD_PATH, TASKS_PATH, error_from_json
+from damselfly.core.errors import Unavailable
+
+_WHAT = "the dfdaemon"
+
+
+def _connect(socket_path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+    except OSError as exc:
+        sock.close()
+        raise Unavailable(f"{_WHAT} at {socket_path} does not answer ({exc.strerror})") from None
+    return sock
+
+
+def _request(sock: socket.socket, method: str, path: str, body: bytes = b"") -> None:
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: dfdaemon\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    sock.sendall(head.encode("latin-1") + body)
+
+
+def _status(lines: Iterator[bytes]) -> int:
+    first = next(lines, b"").decode("latin-1").split(" ")
+    if len(first) < 2 or not first[1].isdigit():
+        raise Unavailable(f"{_WHAT} sent a malformed answer")
+    for line in lines:  # headers: the body ends when the connection closes
+        if line in (b"\r\n", b"\n"):
+            break
+    return int(first[1])
+
+
+def _refusal(status: int, rest: bytes) -> Exception:
+    try:
+        body = json.loads(rest)
+    except ValueError:
+        body = None
+    return error_from_json(body, f"{_WHAT} answered HTTP {status}")
+
+
+def download(request: dict[str, Any], socket_path: str) -> Iterator[dict[str, Any]]:
+    """The events of one download (``{"started": ..}``, ``{"progress": ..}``, the last
+    ``{"finished": ..}``); a failure is raised as the daemon's error."""
+    sock = _connect(socket_path)
+    try:
+        _request(sock, "POST", DOWNLOAD_PATH, json.dumps(request).encode())
+        lines = iter(sock.makefile("rb"))
+        status = _status(lines)
+        if status != 200:
+            raise _refusal(status, b"".join(lines))
+        for line in lines:
+            event = json.loads(line)
+            if "error" in event:
+                raise error_from_json(event, f"{_WHAT} reported a malformed error")
+            yield event
+            if "finished" in event:
+                return
+        raise Unavailable(f"{_WHAT} closed the connection before the download finished")
+    finally:
+        sock.close()
+
+
+def stat_task(task_id: str, socket_path: str) -> dict[str, Any]:
+    sock = _connect(socket_path)
+    try:
+        _request(sock, "GET", TASKS_PATH + task_id)
+        lines = iter(sock.makefile("rb"))
+        status = _status(lines)
+        rest = b"".join(lines)
+        if status != 200:
+            raise _refusal(status, rest)
+        answer: dict[str, Any] = json.loads(rest)
+        return answer
+    finally:
+        sock.close()

@@ -1,0 +1,169 @@
+"""The local API on the daemon's unix socket (``api/local.py`` has the contract).
+
+A small HTTP/1.1 server on asyncio streams: one request per connection, headers capped
+at 16 KiB and bodies at 1 MiB, every field of a download request checked before the
+download starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from damselfly.api.local import (
+    DOWNLOAD_PATH,
+    MAX_BODY,
+    TASKS_PATH,
+    download_from_json,
+    error_to_json,
+    traffic_to_json,
+)
+from damselfly.api.status import http_status
+from damselfly.core.errors import DamselflyError, InternalError, InvalidArgument, NotFound
+from damselfly.core.ids import is_task_id
+from damselfly.daemon.download.task_manager import Event, Progress, Started, TaskManager, validate
+from damselfly.daemon.storage.tasks import TaskStore
+
+log = logging.getLogger(__name__)
+
+_MAX_HEAD = 16 * 1024
+
+
+def event_to_json(event: Event, task_id: str) -> dict[str, Any]:
+    if isinstance(event, Started):
+        return {
+            "started": {
+                "task_id": event.task_id,
+                "content_length": event.content_length,
+                "piece_length": event.piece_length,
+                "piece_count": event.piece_count,
+            }
+        }
+    if isinstance(event, Progress):
+        return {
+            "progress": {
+                "completed_bytes": event.completed_bytes,
+                "completed_pieces": event.completed_pieces,
+                "content_length": event.content_length,
+            }
+        }
+    return {
+        "finished": {
+            "task_id": task_id,
+            "content_length": event.content_length,
+            "output_path": event.output_path,
+            "seconds": round(event.seconds, 3),
+            "traffic": traffic_to_json(event.traffic),
+        }
+    }
+
+
+def _head(status: int, content_type: str = "application/json") -> bytes:
+    return (
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: {content_type}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("latin-1")
+
+
+class LocalApi:
+    def __init__(self, store: TaskStore, tasks: TaskManager) -> None:
+        self.store = store
+        self.tasks = tasks
+        self._server: asyncio.Server | None = None
+
+    async def start(self, path: Path) -> None:
+        self._server = await asyncio.start_unix_server(
+            self._handle, path=str(path), limit=_MAX_HEAD
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(reader, writer)
+        except DamselflyError as exc:
+            writer.write(_head(http_status(exc)) + json.dumps(error_to_json(exc)).encode())
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("local API request failed")
+            error = InternalError("the daemon failed to answer; see its log")
+            writer.write(_head(500) + json.dumps(error_to_json(error)).encode())
+        finally:
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.drain()
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            raise InvalidArgument("request header too large") from None
+        if len(head) > _MAX_HEAD:
+            raise InvalidArgument("request header too large")
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise InvalidArgument("malformed request line")
+        method, target = parts[0], parts[1].split("?", 1)[0]
+        headers = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        if target == DOWNLOAD_PATH and method == "POST":
+            body = await self._body(reader, headers)
+            await self._download(body, writer)
+        elif target.startswith(TASKS_PATH) and method == "GET":
+            writer.write(_head(200) + json.dumps(self._stat(target[len(TASKS_PATH) :])).encode())
+        elif target == "/healthy" and method == "GET":
+            writer.write(_head(200) + b'{"ok": true}')
+        else:
+            raise NotFound(f"no {method} {target} here; use POST {DOWNLOAD_PATH}")
+
+    @staticmethod
+    async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> object:
+        length_text = headers.get("content-length", "")
+        if not length_text.isdigit() or int(length_text) > MAX_BODY:
+            raise InvalidArgument(f"the request needs a Content-Length of at most {MAX_BODY}")
+        raw = await reader.readexactly(int(length_text))
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidArgument("the request body is not valid JSON") from None
+
+    async def _download(self, body: object, writer: asyncio.StreamWriter) -> None:
+        download = download_from_json(body)
+        download.need_back_to_source = False
+        task_id = validate(download)  # refused with an HTTP status before any event
+        writer.write(_head(200, "application/x-ndjson"))
+        try:
+            async for event in self.tasks.download(download):
+                if isinstance(event, Started):
+                    task_id = event.task_id
+                writer.write(json.dumps(event_to_json(event, task_id)).encode() + b"\n")
+                await writer.drain()
+        except DamselflyError as exc:
+            writer.write(json.dumps(error_to_json(exc)).encode() + b"\n")
+
+    def _stat(self, task_id: str) -> dict[str, Any]:
+        if not is_task_id(task_id):
+            raise InvalidArgument("a task id is 64 lowercase hex digits")
+        task = self.store.get(task_id)
+        if task is None:
+            raise NotFound(f"task {task_id} is not on this daemon")
+        return {
+            "task_id": task.id,
+            "state": task.state.value,
+            "content_length": task.content_length,
+            "piece_count": task.piece_count,
+            "finished_pieces": len(task.pieces),
+        }
