@@ -177,7 +177,7 @@ def test_gc_evicts_least_recently_used_and_never_a_running_task(tmp_path: Path) 
                 stored = daemon.store.get(task_id)
                 assert stored is not None
                 stored.touch(now - age)
-            # 8 MiB (running, preallocated) + 3 x 5 MiB held; 14 MiB allowed: two must go.
+            # 8 MiB (running: all of it counts) + 3 x 5 MiB held; 14 MiB allowed: two must go.
             evicted = daemon.store.collect(GcLimits(ttl_s=3600, quota_bytes=14 * MIB), now)
             assert evicted == [ids[1], ids[0]]
             assert daemon.store.get(ids[2]) is not None

@@ -4,14 +4,21 @@ the verified pieces."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from damselfly.core.digest import crc32c
+from damselfly.core.errors import FailedPrecondition
 from damselfly.core.models import PieceInfo
 from damselfly.daemon.storage.tasks import TaskState, TaskStore
 
 TASK = "ab" * 32
 PIECE = 4 << 20
+MIB = 1 << 20
 
 
 def test_change_between_asking_and_waiting_still_wakes(tmp_path: Path) -> None:
@@ -61,3 +68,25 @@ def test_restart_keeps_recorded_pieces_and_completed_tasks(tmp_path: Path) -> No
         reopened.close()
 
     asyncio.run(scenario())
+
+
+def test_a_task_larger_than_the_free_space_fails_up_front(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(small)], check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        store = TaskStore(small)
+        task = store.open(TASK, "http://origin/big", "")
+        with pytest.raises(FailedPrecondition, match="MiB free but the task needs 64 MiB"):
+            task.set_layout(64 * MIB, PIECE)
+        task.set_layout(8 * MIB, PIECE)  # what fits is fine
+        assert task.path.stat().st_size == 8 * MIB
+        store.close()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
