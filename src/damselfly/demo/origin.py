@@ -23,8 +23,12 @@ from pathlib import Path
 from aiohttp import web
 
 
+def loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
 def loop_time() -> float:
-    return asyncio.get_running_loop().time()
+    return loop().time()
 
 
 _RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -86,6 +90,13 @@ class Origin:
         if status == 206:
             response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         await response.prepare(request)
+        if mode == "files" and rate <= 0 and request.transport is not None:
+            # Zero copy, as a real web server sends files (a body cut short is not counted).
+            with open(path, "rb") as file:
+                await loop().sendfile(request.transport, file, start, end - start + 1)
+            self.bytes_sent += end - start + 1
+            await response.write_eof()
+            return response
         step = 1 << 20 if rate <= 0 else max(1, min(1 << 20, int(rate / 20)))
         began = loop_time()
         with open(path, "rb") as file:
