@@ -40,6 +40,8 @@ THROUGHPUT_SMOOTHING = 0.3
 @dataclass
 class _Parent:
     pieces: dict[int, PieceInfo] = field(default_factory=dict)
+    wanted: set[int] = field(default_factory=set)
+    """Its pieces we do not have yet."""
     live: bool = True
     load: int = 0
     failures: int = 0
@@ -70,6 +72,8 @@ class PiecePlanner:
         self.parents: dict[str, _Parent] = {}
         self.dropped: set[str] = set()
         self.excluded: dict[int, set[str]] = {}
+        self._holders: dict[int, int] = {}
+        """How many of our parents hold each piece."""
 
     def add_parent(self, parent_id: str) -> bool:
         """Track a parent; False when it is known already or was dropped."""
@@ -79,14 +83,22 @@ class PiecePlanner:
         return True
 
     def drop_parent(self, parent_id: str) -> None:
-        if self.parents.pop(parent_id, None) is not None:
+        parent = self.parents.pop(parent_id, None)
+        if parent is not None:
             self.dropped.add(parent_id)
+            for number in parent.pieces:
+                self._holders[number] -= 1
 
     def announce(self, parent_id: str, pieces: list[PieceInfo]) -> None:
         parent = self.parents.get(parent_id)
         if parent is not None:
             for piece in pieces:
-                parent.pieces[piece.number] = piece
+                number = piece.number
+                if number not in parent.pieces:
+                    self._holders[number] = self._holders.get(number, 0) + 1
+                    if number not in self.done:
+                        parent.wanted.add(number)
+                parent.pieces[number] = piece
                 parent.piece_length = max(parent.piece_length, piece.length)
 
     def parent_finished(self, parent_id: str) -> None:
@@ -104,11 +116,11 @@ class PiecePlanner:
     def _rarest(self, parent_id: str, parent: _Parent) -> int | None:
         """The piece of ``parent`` we may fetch that the fewest of our parents hold."""
         best: tuple[int, float, int] | None = None
-        for number in parent.pieces:
+        holders = self._holders
+        for number in parent.wanted:
             if number in self.inflight or not self._usable(number, parent_id):
                 continue
-            holders = sum(1 for other in self.parents.values() if number in other.pieces)
-            key = (holders, self.rng.random(), number)
+            key = (holders[number], self.rng.random(), number)
             if best is None or key < best:
                 best = key
         return None if best is None else best[2]
@@ -196,6 +208,9 @@ class PiecePlanner:
         for fetching in list(self.inflight.get(number, [])):
             self._release(number, fetching)
         self.done.add(number)
+        if first:
+            for holder in self.parents.values():
+                holder.wanted.discard(number)
         return first
 
     def failed(self, number: int, parent_id: str) -> bool:
