@@ -59,7 +59,11 @@ class Conductor:
         if task.piece_count >= 0:
             self.planner.total = task.piece_count
         self.parents: dict[str, ParentInfo] = {}
+        # The conductor's loop waits on _wake; idle workers queue in _idle and are woken
+        # one at a time (a worker that finds a piece wakes the next): news of one piece
+        # does not wake all eight to find nothing.
         self._wake = asyncio.Event()
+        self._idle: list[asyncio.Future[None]] = []
         self._need_source: str | None = None
         self._empty = False
         self._error: DamselflyError | None = None
@@ -146,7 +150,7 @@ class Conductor:
             elif not self.planner.complete() and self._need_source is None:
                 self._error = Unavailable(str(exc)) if exc.code is Code.UNAVAILABLE else exc
         self._answered.set()
-        self._wake.set()
+        self._news()
 
     def _on_response(self, response: spb.AnnouncePeerResponse, stream: PeerStream) -> None:
         kind = response.WhichOneof("response")
@@ -178,7 +182,7 @@ class Conductor:
                 Code(code) if code in {c.value for c in Code} else Code.INTERNAL,
                 response.failed.description,
             )
-        self._wake.set()
+        self._news()
 
     # Parents -------------------------------------------------------------------
 
@@ -195,12 +199,12 @@ class Conductor:
                 pieces = [convert.piece_from_pb(p) for p in message.receiving_pieces]
                 pieces += [convert.piece_from_pb(p) for p in message.pieces]
                 self.planner.announce(parent.peer_id, pieces)
-                self._wake.set()
+                self._news()
             self.planner.parent_finished(parent.peer_id)
         except grpc.aio.AioRpcError as exc:
             log.info("parent %s stream ended: %s", parent.peer_id, exc.code().name)
             self.planner.drop_parent(parent.peer_id)
-        self._wake.set()
+        self._news()
 
     def _accept_layout(self, message: dfdaemon_pb2.SyncPiecesResponse) -> bool:
         task = self.task
@@ -253,9 +257,11 @@ class Conductor:
         while not self.planner.complete():
             pick = self.planner.next(time.monotonic())
             if pick is None:
-                self._wake.clear()
-                await self._wake.wait()
+                waiter = asyncio.get_running_loop().create_future()
+                self._idle.append(waiter)
+                await waiter
                 continue
+            self._kick()
             piece, parent_id = pick
             parent = self.parents[parent_id]
             if len(buffer) < piece.length:
@@ -272,7 +278,7 @@ class Conductor:
             finally:
                 if receiving is not None:
                     self.task.end_piece(receiving)
-            self._wake.set()
+            self._news()
 
     async def _fetch_piece(
         self,
@@ -399,6 +405,18 @@ class Conductor:
 
     # Housekeeping --------------------------------------------------------------
 
+    def _news(self) -> None:
+        """Something changed: the conductor looks again, and so does one idle worker."""
+        self._wake.set()
+        self._kick()
+
+    def _kick(self) -> None:
+        while self._idle:
+            waiter = self._idle.pop()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         job = asyncio.get_running_loop().create_task(coro)
         self._jobs.add(job)
@@ -411,7 +429,7 @@ class Conductor:
             log.error("task %s: a download job failed: %r", self.task.id[:12], error)
             if self._error is None:
                 self._error = InternalError(f"download job failed: {error}")
-            self._wake.set()
+            self._news()
 
     async def _cleanup(self) -> None:
         jobs = list(self._jobs)
