@@ -11,6 +11,7 @@ import pytest
 from damselfly.core.digest import crc32c
 from damselfly.core.models import PieceInfo
 from damselfly.daemon.download.piece_fetcher import PieceFetcher, PieceFetchError
+from damselfly.daemon.storage.inflight import InFlightPiece
 from damselfly.daemon.storage.tasks import LocalTask, TaskStore
 from damselfly.daemon.upload.piece_server import PieceServer
 
@@ -50,17 +51,25 @@ async def _child_fetch(server: PieceServer, number: int, into: bytearray) -> Non
         fetcher.close()
 
 
+def _receive_and_serve(
+    task: LocalTask, server: PieceServer, info: PieceInfo
+) -> tuple[bytearray, InFlightPiece, bytearray, asyncio.Future[None]]:
+    """The parent starts receiving ``info`` into a buffer; a child asks for it at once."""
+    buffer = bytearray(PIECE)
+    receiving = task.begin_piece(info, memoryview(buffer))
+    assert receiving is not None
+    got = bytearray(PIECE)
+    child = asyncio.ensure_future(_child_fetch(server, info.number, got))
+    return buffer, receiving, got, child
+
+
 def test_child_gets_the_bytes_while_the_parent_receives_them(tmp_path: Path) -> None:
     data = _content()
     info = PieceInfo(1, PIECE, PIECE, crc32c(data))
 
     async def scenario() -> None:
         store, task, server = await _setup(tmp_path)
-        buffer = bytearray(PIECE)
-        receiving = task.begin_piece(info, memoryview(buffer))
-        assert receiving is not None
-        got = bytearray(PIECE)
-        child = asyncio.ensure_future(_child_fetch(server, 1, got))
+        buffer, receiving, got, child = _receive_and_serve(task, server, info)
         # The parent receives the first half; the child must see exactly that much.
         for end in range(STEP, PIECE // 2 + 1, STEP):
             buffer[end - STEP : end] = data[end - STEP : end]
@@ -86,11 +95,7 @@ def test_a_receive_that_fails_breaks_the_childs_fetch(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         store, task, server = await _setup(tmp_path)
-        buffer = bytearray(PIECE)
-        receiving = task.begin_piece(info, memoryview(buffer))
-        assert receiving is not None
-        got = bytearray(PIECE)
-        child = asyncio.ensure_future(_child_fetch(server, 0, got))
+        buffer, receiving, got, child = _receive_and_serve(task, server, info)
         buffer[:STEP] = data[:STEP]
         receiving.advance(STEP)
         await _wait_until(lambda: got[:STEP] == data[:STEP], "the first bytes")

@@ -19,6 +19,25 @@ from enum import Enum
 from damselfly.core.models import PieceInfo
 
 
+class Changes:
+    """One-shot futures for "the next change": each is registered when asked for, not
+    when first awaited, so a change between asking and awaiting is never lost."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def next(self) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    def fire(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 class InFlightState(Enum):
     RECEIVING = "receiving"
     RECORDED = "recorded"  # verified and in the content file: read it from there
@@ -31,13 +50,13 @@ class InFlightPiece:
         self.state = InFlightState.RECEIVING
         self.filled = 0
         self._buffer: memoryview | None = buffer
-        self._waiters: list[asyncio.Future[None]] = []
+        self._changes = Changes()
 
     def advance(self, filled: int) -> None:
         """The first ``filled`` bytes of the piece are in the buffer."""
         if filled > self.filled:
             self.filled = filled
-            self._wake()
+            self._changes.fire()
 
     def copy(self, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of the piece; only while receiving and within ``filled``."""
@@ -47,18 +66,10 @@ class InFlightPiece:
 
     def changed(self) -> asyncio.Future[None]:
         """A future for the next bytes or the end; registered at once."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        return waiter
+        return self._changes.next()
 
     def end(self, recorded: bool) -> None:
         """The worker is done with its buffer: readers continue from the file or stop."""
         self.state = InFlightState.RECORDED if recorded else InFlightState.FAILED
         self._buffer = None
-        self._wake()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._changes.fire()

@@ -17,7 +17,7 @@ from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo, TrafficTotals
 from damselfly.core.pieces import piece_count
 from damselfly.daemon.storage.gc import GcLimits, TaskUsage, select_evictions
-from damselfly.daemon.storage.inflight import InFlightPiece
+from damselfly.daemon.storage.inflight import Changes, InFlightPiece
 from damselfly.daemon.storage.metadata import Metadata, TaskRecord
 
 
@@ -48,7 +48,7 @@ class LocalTask:
         self.starts: list[InFlightPiece] = []
         self.traffic = TrafficTotals()
         self._fd: int | None = None
-        self._waiters: list[asyncio.Future[None]] = []
+        self._changes = Changes()
 
     @property
     def path(self) -> Path:
@@ -199,10 +199,7 @@ class LocalTask:
         self._save()
 
     def notify(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._changes.fire()
 
     def changed(self) -> asyncio.Future[None]:
         """A future for the next change (a piece, the layout, the end).
@@ -210,9 +207,7 @@ class LocalTask:
         Registered at once, not when first awaited: a change between this call and the
         await (``wait_for`` starts its task later) is never lost.
         """
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        return waiter
+        return self._changes.next()
 
     def close(self) -> None:
         if self._fd is not None:
