@@ -22,21 +22,21 @@ from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
 from damselfly.common.grpc_helpers import channel
 from damselfly.common.ratelimit import TokenBucket, acquire_all
-from damselfly.core.digest import Digest, parse_digest
 from damselfly.core.errors import (
-    BackToSourceDisabled,
     Code,
     DamselflyError,
-    DigestMismatch,
     InternalError,
     Unavailable,
     error_for,
 )
-from damselfly.core.ids import oci_blob_digest
 from damselfly.core.ids import peer_id as new_peer_id
 from damselfly.core.models import DownloadRequest, HostType, ParentInfo, PieceInfo, Traffic
-from damselfly.daemon.download.back_to_source import BackToSource
 from damselfly.daemon.download.context import DownloadContext
+from damselfly.daemon.download.from_origin import (
+    back_to_source_finished,
+    fetch_from_origin,
+    verify_and_finish,
+)
 from damselfly.daemon.download.messages import finished as _finished
 from damselfly.daemon.download.messages import piece_failed as _piece_failed
 from damselfly.daemon.download.piece_fetcher import PieceFetchError
@@ -44,7 +44,7 @@ from damselfly.daemon.download.planner import PiecePlanner
 from damselfly.daemon.download.reporter import PieceReporter
 from damselfly.daemon.scheduler_link import PeerStream
 from damselfly.daemon.storage.inflight import InFlightPiece
-from damselfly.daemon.storage.tasks import LocalTask, file_digest
+from damselfly.daemon.storage.tasks import LocalTask
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class Conductor:
             await self._cleanup()
             await self._back_to_source(stream, self._need_source)
             return
-        await self._verify_and_finish()
+        await verify_and_finish(self.task, self.request)
         self._done = True
         stream.send(_finished(self.task.content_length, self.task.piece_count))
 
@@ -335,73 +335,12 @@ class Conductor:
     # Origin --------------------------------------------------------------------
 
     async def _back_to_source(self, stream: PeerStream | None, reason: str) -> None:
-        if self.request.disable_back_to_source:
-            raise BackToSourceDisabled(
-                f"no peer could provide this content and back-to-source is disabled ({reason})"
-            )
-        log.info("task %s: back to source (%s)", self.task.id[:12], reason)
-        reporter = PieceReporter(stream) if stream is not None else None
-
-        def started() -> None:
-            if stream is not None:
-                stream.send(
-                    spb.AnnouncePeerRequest(
-                        download_peer_back_to_source_started=spb.DownloadPeerBackToSourceStartedRequest()
-                    )
-                )
-
-        def on_piece(piece: PieceInfo) -> None:
-            if reporter is not None:
-                reporter.add(piece)
-
-        fetch = BackToSource(
-            self.ctx.source,
-            self.task,
-            self.request,
-            on_started=started,
-            on_piece=on_piece,
-            buckets=self.buckets,
-            concurrency=self.ctx.config.back_to_source_concurrency,
+        await fetch_from_origin(
+            self.ctx, self.task, self.request, buckets=self.buckets, stream=stream, reason=reason
         )
-        try:
-            await fetch.run()
-            if reporter is not None:
-                reporter.flush()
-            await self._verify_and_finish()
-        except DamselflyError as exc:
-            if stream is not None:
-                stream.send(
-                    spb.AnnouncePeerRequest(
-                        download_peer_back_to_source_failed=spb.DownloadPeerBackToSourceFailedRequest(
-                            description=str(exc), code=exc.code.value
-                        )
-                    )
-                )
-            raise
         self._done = True
         if stream is not None:
-            stream.send(
-                spb.AnnouncePeerRequest(
-                    download_peer_back_to_source_finished=spb.DownloadPeerBackToSourceFinishedRequest(
-                        content_length=self.task.content_length,
-                        piece_count=self.task.piece_count,
-                    )
-                )
-            )
-
-    async def _verify_and_finish(self) -> None:
-        task = self.task
-        if task.piece_count < 0 or len(task.pieces) < task.piece_count:
-            raise InternalError(f"task {task.id[:12]} ended with missing pieces")
-        expected = expected_digest(self.request)
-        if expected is not None:
-            actual = await asyncio.to_thread(file_digest, task.path, expected.algorithm)
-            if actual != expected.hex:
-                raise DigestMismatch(
-                    f"downloaded content has {expected.algorithm}:{actual} but {expected} was "
-                    "expected; check --digest, or the origin changed the content"
-                )
-        await task.succeed(task.content_length)
+            stream.send(back_to_source_finished(self.task))
 
     # Housekeeping --------------------------------------------------------------
 
@@ -440,10 +379,3 @@ class Conductor:
             with contextlib.suppress(Exception):
                 await chan.close(None)
         self._channels.clear()
-
-
-def expected_digest(request: DownloadRequest) -> Digest | None:
-    """The digest the content must have: given by the user, or named by an OCI blob URL."""
-    if request.digest:
-        return parse_digest(request.digest)
-    return oci_blob_digest(request.url)
