@@ -288,3 +288,27 @@ def test_dropped_parent_does_not_keep_the_download_alive() -> None:
         planner.started(number, "a")
         planner.failed(number, "a")
     assert planner.stalled()
+
+
+def test_rarity_counts_each_parent_once() -> None:
+    planner = planner_with({"a": [0, 1], "b": [0, 0, 0, 0], "c": [1], "d": [1]})
+    for other in ("b", "c", "d"):
+        planner.parents[other].load = MIN_INFLIGHT  # only a is free
+    assert take(planner) == (0, "a")  # 0 held by two parents (b announced it 4 times), 1 by 3
+
+
+def test_rarity_counts_only_parents_still_held() -> None:
+    planner = planner_with({"a": [2, 3], "b": [2], "c": [3], "d": [3]})
+    planner.parents["b"].load = MIN_INFLIGHT  # only a is free
+    planner.drop_parent("c")
+    planner.drop_parent("d")
+    assert take(planner) == (3, "a")  # held by a alone now, 2 by a and b
+
+
+def test_a_piece_done_is_wanted_from_no_parent() -> None:
+    planner = planner_with({"a": [0, 1], "b": [0, 1]}, done={0})
+    assert all(p.wanted == {1} for p in planner.parents.values())
+    planner.finished(1, "b")
+    assert all(not p.wanted for p in planner.parents.values())
+    planner.announce("a", pieces(2))
+    assert planner.parents["a"].wanted == {2}
