@@ -12,6 +12,8 @@ from damselfly.scheduler.scheduling.bad_node import (
     BAD_STATES,
     BadParentRule,
     is_bad_parent,
+    judged_slow,
+    recovered,
     slow_by_costs,
 )
 from damselfly.scheduler.scheduling.decide import (
@@ -268,6 +270,27 @@ def test_sample_count_switches_regime(samples: int, bad: bool) -> None:
     world = costs_of([*[100.0] * 10, 1000.0])
     rule = BadParentRule(samples, RULE.sigma, RULE.mean_factor)
     assert slow_by_costs(world.parent, rule) is bad  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("last", "back"),
+    [
+        (250.0, True),  # an ordinary cost: the flag may go
+        (300.0, True),  # = 3 x the usual cost when flagged
+        (301.0, False),  # still slow, though no outlier among its own slow costs
+    ],
+)
+def test_a_flagged_parent_stays_slow_until_a_cost_is_back_near_its_usual(
+    last: float, back: bool
+) -> None:
+    world = costs_of([*[1000.0] * RULE.samples, last])
+    parent = world.parent  # type: ignore[attr-defined]
+    assert not slow_by_costs(parent, RULE)
+    parent.bad_since, parent.usual_cost_ns = 5.0, 100.0
+    assert judged_slow(parent, RULE)
+    assert is_bad_parent(parent, RULE)
+    assert rejection(world.child, parent, RULE) is Rejection.SLOW
+    assert recovered(parent) is back
 
 
 def test_bad_parent_by_state_or_costs() -> None:

@@ -143,3 +143,43 @@ def test_parent_judged_bad_releases_its_promises_and_its_children_get_others() -
     assert "a" not in pushed
     assert h.service.resources.peers["child"].state is PeerState.RUNNING
     h.check_invariants()
+
+
+def test_parent_judged_bad_stays_out_until_its_costs_are_back() -> None:
+    """After a slowdown the slow costs widen the spread, so the next slow ones are no
+    outliers any more: the flag holds until a cost is back near the usual one."""
+    h = Harness()
+    h.started_seed(tx_bps=GBIT)
+    h.running("a")
+    h.pieces("a", range(0, 40), parent="seed-1", cost_ns=1000)
+    h.running("child")
+    h.register(h.host("done"), "done")
+    h.service.peer_finished("done", 400, 100, from_source=False)
+    h.pieces("child", range(0, 60), parent="a", cost_ns=1000)
+    h.pieces("child", range(60, 61), parent="a", cost_ns=10_000)
+    a = h.service.resources.peers["a"]
+    assert a.bad_since is not None
+
+    h.pieces("child", range(61, 66), parent="a", cost_ns=6000)
+    assert a.bad_since is not None
+    late = h.running("late")
+    assert "a" not in parents_of(late[-1])
+
+    h.pieces("child", range(66, 67), parent="a", cost_ns=1000)
+    assert a.bad_since is None
+    assert h.metrics_value("damselfly_scheduler_bad_parent_total") == 1
+    h.check_invariants()
+
+
+def test_a_downloading_parent_promises_half_when_another_can_give_the_rest() -> None:
+    h = Harness()
+    h.started_seed(tx_bps=GBIT)
+    a = h.running("a", tx_bps=2 * GBIT)
+    assert parents_of(a[-1]) == ["seed-1"]  # a content source gives all it can
+    b = h.running("b", tx_bps=2 * GBIT)
+    assert parents_of(b[-1]) == ["a"]  # the only one with rate left: all from it
+    c = h.running("c", tx_bps=2 * GBIT)
+    assert sorted(parents_of(c[-1])) == ["a", "b"]
+    rates = h.task.edge_rates
+    assert rates[("a", "c")] == rates[("b", "c")] == 0.5 * GBIT
+    h.check_invariants()

@@ -36,7 +36,7 @@ from damselfly.scheduler.resource.states import (
 )
 from damselfly.scheduler.resource.store import Resources
 from damselfly.scheduler.responses import EmptyTaskResponse, Respond, SeedTrigger, Timers
-from damselfly.scheduler.scheduling.bad_node import MIN_RATIO, slow_by_costs
+from damselfly.scheduler.scheduling.bad_node import MIN_RATIO, recovered, slow_by_costs
 from damselfly.scheduler.seeding import Seeding, learn_layout
 
 log = logging.getLogger(__name__)
@@ -283,14 +283,15 @@ class SchedulerService:
 
     def _judge(self, parent: Peer, now: float, *, slow: bool) -> None:
         """Flag a parent a piece of which cost too much; its children get others. The
-        flag goes when a whole batch passes."""
+        flag goes when a whole batch passes and the newest cost is back near the usual."""
         if slow and parent.bad_since is None:
             parent.bad_since = now
+            parent.usual_cost_ns = parent.served_costs_ns.mean_before_last()
             self.metrics.bad_parents.inc()
             log.info("peer %s is a bad parent by its piece costs", parent.id)
             parent.task.unreserve_out_edges(parent)
             self.dispatch.replace_parent_of(parent.task.graph.children(parent.id))
-        elif not slow:
+        elif not slow and parent.bad_since is not None and recovered(parent):
             parent.bad_since = None
 
     def piece_failed(self, peer_id: str, parent_id: str, temporary: bool) -> None:

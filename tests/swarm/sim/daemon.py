@@ -6,6 +6,11 @@ piece announcements (SyncPieces), keep ``concurrent_pieces`` fetches in flight, 
 finished pieces in batches (16 pieces or 0.2 s), report failed pieces, reschedule when
 the planner says the parents cannot finish, and go back to source when told to.
 
+Cut-through, as the daemon does it (storage/inflight.py): a daemon announces a piece to
+its children as soon as it starts receiving it from a parent (not from the origin), and a
+child fetching such a piece gets its bytes no faster than they arrive; when the parent's
+fetch fails, so does the child's. ``Scenario.cut_through`` turns it off.
+
 One behaviour is the one requested of the daemon, not today's: when the scheduler
 restarts, a running download re-registers (with the pieces it has) instead of failing.
 """
@@ -24,14 +29,13 @@ from damselfly.scheduler.responses import (
     ParentsResponse,
     Response,
 )
+from tests.swarm.sim.books import Receiving, Reports
 from tests.swarm.sim.engine import Event
 from tests.swarm.sim.network import SimHost
 
 if TYPE_CHECKING:
     from tests.swarm.sim.cluster import Cluster
 
-BATCH_PIECES = 16
-BATCH_DELAY_S = 0.2
 SCHEDULE_TIMEOUT_S = 30.0
 
 
@@ -61,6 +65,7 @@ class SimDaemon:
         # (piece, parent) -> transfer handle (-1: requested); in the endgame one piece
         # may be in flight from two parents.
         self.inflight: dict[tuple[int, str], int] = {}
+        self.receiving = Receiving(cluster.scenario.cut_through)
         self.scheduler_gone = False
         self.answered = False
         self.rescheduling = False
@@ -69,8 +74,7 @@ class SimDaemon:
         self.from_source = 0
         self.from_seed = 0
         self.from_peers = 0
-        self._pending: list[PieceInfo] = []
-        self._flush_timer: Event | None = None
+        self.reports = Reports(cluster.engine, self._report)
         self._timeout: Event | None = None
         self.failure = ""
 
@@ -166,7 +170,7 @@ class SimDaemon:
             self.cluster.engine.after(self.cluster.latency, lambda: child.parent_gone(self.peer_id))
             return
         self.children[child] = None
-        self._announce(child, list(self.arrival))
+        self._announce(child, [*self.arrival, *self.receiving.transfers])
 
     def _announce(self, child: SimDaemon, numbers: list[int]) -> None:
         done = self.state == "done"
@@ -214,18 +218,32 @@ class SimDaemon:
             return
         parent = self.parents[parent_id]
         began = self.cluster.engine.now
-        self.inflight[(number, parent_id)] = self.cluster.network.start(
+        feeder = -1
+        if number not in parent.have:
+            feeder = parent.receiving.feeder(number) if parent.state == "p2p" else -1
+            if feeder < 0:
+                # The parent's fetch of it failed: its piece server has nothing to send.
+                self.cluster.engine.after(
+                    self.cluster.latency, partial(self._fetch_failed, number, parent_id)
+                )
+                return
+        slot = self.cluster.network.start(
             parent.net_host,
             self.net_host,
             self.cluster.pieces[number].length * self.cluster.jitter(),
             lambda: self._fetched(number, parent_id, began),
             lambda: self._fetch_failed(number, parent_id),
+            feeder=feeder,
         )
+        self.inflight[(number, parent_id)] = slot
+        if number not in self.have and self.receiving.begin(number, slot):
+            for child in list(self.children):
+                self._announce(child, [number])
 
     def _fetched(self, number: int, parent_id: str, began: float) -> None:
         if self.state != "p2p":
             return
-        self.inflight.pop((number, parent_id), None)
+        self.receiving.end(number, self.inflight.pop((number, parent_id), -1))
         seconds = self.cluster.engine.now - began
         if self.planner.is_done(number):
             # An endgame duplicate that lost the race.
@@ -262,7 +280,7 @@ class SimDaemon:
     def _fetch_failed(self, number: int, parent_id: str) -> None:
         if self.state != "p2p":
             return
-        self.inflight.pop((number, parent_id), None)
+        self.receiving.end(number, self.inflight.pop((number, parent_id), -1))
         self.planner.failed(number, parent_id)
         if self.planner.is_done(number):
             self._forget_piece(number, [])
@@ -282,34 +300,20 @@ class SimDaemon:
             self.from_seed += length
         else:
             self.from_peers += length
-        for child in list(self.children):
-            self._announce(child, [number])
-        base = self.cluster.pieces[number]
-        self._pending.append(
+        if number not in self.receiving.announced:
+            for child in list(self.children):
+                self._announce(child, [number])
+        offset = self.cluster.pieces[number].offset
+        self.reports.add(
             PieceInfo(
-                number,
-                base.offset,
-                length,
-                0,
-                parent_id=parent_id,
-                traffic=traffic,
-                cost_ns=cost_ns,
+                number, offset, length, 0, parent_id=parent_id, traffic=traffic, cost_ns=cost_ns
             )
         )
-        if len(self._pending) >= BATCH_PIECES:
-            self._flush()
-        elif self._flush_timer is None:
-            self._flush_timer = self.cluster.engine.after(BATCH_DELAY_S, self._flush)
 
-    def _flush(self) -> None:
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        if self._pending:
-            batch, self._pending = self._pending, []
-            self.cluster.to_scheduler(
-                self, lambda: self.cluster.service.pieces_finished(self.peer_id, batch)
-            )
+    def _report(self, batch: list[PieceInfo]) -> None:
+        self.cluster.to_scheduler(
+            self, lambda: self.cluster.service.pieces_finished(self.peer_id, batch)
+        )
 
     def _check_stall(self) -> None:
         if self.state == "p2p" and self.scheduler_gone:
@@ -338,6 +342,7 @@ class SimDaemon:
         for transfer in self.inflight.values():
             self.cluster.network.cancel(transfer)
         self.inflight.clear()
+        self.receiving.clear()
         self.state = "source"
         self.cluster.to_scheduler(
             self, lambda: self.cluster.service.back_to_source_started(self.peer_id)
@@ -368,7 +373,7 @@ class SimDaemon:
     # End -------------------------------------------------------------------------
 
     def _finish(self, *, from_source: bool) -> None:
-        self._flush()
+        self.reports.flush()
         self.state = "done"
         self.finished_at = self.cluster.engine.now
         if self._timeout is not None:
@@ -391,6 +396,7 @@ class SimDaemon:
         for transfer in self.inflight.values():
             self.cluster.network.cancel(transfer)
         self.inflight.clear()
+        self.receiving.clear()
         self.cluster.to_scheduler(self, lambda: self.cluster.service.stream_closed(self.peer_id))
         for child in list(self.children):
             self.cluster.engine.after(
@@ -402,10 +408,9 @@ class SimDaemon:
         """The host dies: its streams break and its transfers fail."""
         was_live = self.live
         self.state = "dead"
-        self._pending.clear()
-        for timer in (self._flush_timer, self._timeout):
-            if timer is not None:
-                timer.cancel()
+        self.reports.drop()
+        if self._timeout is not None:
+            self._timeout.cancel()
         self.cluster.network.kill(self.net_host)
         for child in list(self.children):
             self.cluster.engine.after(

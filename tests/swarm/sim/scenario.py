@@ -7,6 +7,12 @@ from typing import Any, Literal
 
 MIB = 1 << 20
 GBIT = 1e9 / 8  # bytes per second
+# The network's time step: at most this, and at most 1/STEPS_PER_PIECE of a piece's time
+# at the fastest peer downlink. A transfer ends at the end of a step, and its share of
+# the links stays unused for the rest of that step: with 5 ms steps and 8 ms pieces
+# (512 MiB/s) that alone made a download 5 % slower.
+MAX_STEP_S = 0.005
+STEPS_PER_PIECE = 8
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class Scenario:
     upload_limit: int = 200
     seed_upload_limit: int = 2000
     concurrent_pieces: int = 8
+    # Parents serve pieces they are still receiving (the daemon's cut-through).
+    cut_through: bool = True
     # Piece transfers take exp(N(0, jitter)) times their fair time (a log-normal spread,
     # as retransmits and cross traffic give real links); 0 for a perfectly steady network.
     jitter: float = 0.2
@@ -46,6 +54,8 @@ class Scenario:
     rng_seed: int = 1
     time_limit_s: float = 3600.0
     check_graph: bool = False
+    # The network's time step in seconds (0: from the piece time, see ``step``).
+    step_s: float = 0.0
 
     @property
     def piece_count(self) -> int:
@@ -56,6 +66,11 @@ class Scenario:
 
     def down_of(self, index: int) -> float:
         return self.peer_down[index % len(self.peer_down)]
+
+    def step(self) -> float:
+        if self.step_s > 0:
+            return self.step_s
+        return min(MAX_STEP_S, self.piece_length / max(self.peer_down) / STEPS_PER_PIECE)
 
     def arrival_of(self, index: int) -> float:
         if self.arrival_spread_s <= 0:

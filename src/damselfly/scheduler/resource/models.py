@@ -259,11 +259,13 @@ class Task:
 
     def delete_in_edges(self, child: Peer) -> set[str]:
         """Drop the edges into ``child``; returns the former parents."""
+        child.hops = NO_SOURCE
+        if not self.graph.in_degree(child.id):
+            return set()  # nothing changes, its pool membership neither
         parents = set(self.graph.parents(child.id))
         for parent_id in parents:
             self._release(parent_id, child)
         self.graph.delete_in_edges(child.id)
-        child.hops = NO_SOURCE
         self.refresh_pool(child)
         return parents
 
@@ -306,6 +308,8 @@ class Peer:
     pushed_at: float = -1e18
     # When the piece costs children reported last made this peer a bad parent.
     bad_since: float | None = None
+    # Its mean served cost (ns) before the piece that got it flagged.
+    usual_cost_ns: float = 0.0
     cost_s: float = 0.0
 
     @property

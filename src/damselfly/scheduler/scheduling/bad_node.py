@@ -87,5 +87,22 @@ def slow_by_costs(peer: Peer, rule: BadParentRule) -> bool:
     return last > max(mean + rule.sigma * costs.std_before_last(), MIN_RATIO * mean)
 
 
+def judged_slow(peer: Peer, rule: BadParentRule) -> bool:
+    """Slow by its newest cost, or judged so earlier and not yet recovered.
+
+    The flag (``Peer.bad_since``, set by the service) outlives the outlier that raised
+    it: after a slowdown its own slow costs widen the spread, so the next ones no longer
+    stand out, yet the parent is as slow as when it was caught."""
+    return peer.bad_since is not None or slow_by_costs(peer, rule)
+
+
+def recovered(peer: Peer) -> bool:
+    """A flagged parent's newest cost is back within MIN_RATIO of its usual cost when it
+    was flagged (a false alarm clears at the next ordinary piece; a parent that stays
+    slow stays out)."""
+    costs = peer.served_costs_ns
+    return len(costs) > 0 and costs.last <= MIN_RATIO * peer.usual_cost_ns
+
+
 def is_bad_parent(peer: Peer, rule: BadParentRule) -> bool:
-    return bad_state(peer) or slow_by_costs(peer, rule)
+    return bad_state(peer) or judged_slow(peer, rule)

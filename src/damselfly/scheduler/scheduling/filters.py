@@ -12,7 +12,7 @@ from enum import Enum
 
 from damselfly.scheduler.resource.models import Peer
 from damselfly.scheduler.resource.states import PeerState
-from damselfly.scheduler.scheduling.bad_node import BadParentRule, bad_state, slow_by_costs
+from damselfly.scheduler.scheduling.bad_node import BadParentRule, bad_state, judged_slow
 
 _SOURCES = frozenset({PeerState.BACK_TO_SOURCE, PeerState.SUCCEEDED})
 
@@ -45,7 +45,7 @@ def rejection(child: Peer, candidate: Peer, rule: BadParentRule) -> Rejection | 
         return Rejection.NO_CONTENT_SOURCE
     if bad_state(candidate):
         return Rejection.BAD_STATE
-    if slow_by_costs(candidate, rule):
+    if judged_slow(candidate, rule):
         return Rejection.SLOW
     if host.free_upload_slots <= 0:
         return Rejection.NO_UPLOAD_SLOT
