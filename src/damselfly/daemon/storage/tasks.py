@@ -222,7 +222,7 @@ class TaskStore:
         self.metadata = Metadata(root / "metadata.db")
         # Piece checks and writes, on threads of their own: a long job on the event loop's
         # default executor (a whole-file digest, a copy out) must not hold them up.
-        self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="piece-io")
+        self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piece-io")
         self._tasks: dict[str, LocalTask] = {}
         for record in self.metadata.tasks():
             task = LocalTask(self, record)
