@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from damselfly.scheduler.resource.states import PeerState
-from damselfly.scheduler.responses import ParentsResponse
+from damselfly.scheduler.responses import ParentsResponse, Response
 from tests.unit.service_harness import GBIT, Harness, parents_of, scheduling
 
 
@@ -121,19 +121,26 @@ def test_lost_parent_is_replaced_without_waiting_for_the_interval() -> None:
     h.check_invariants()
 
 
-def test_parent_judged_bad_releases_its_promises_and_its_children_get_others() -> None:
+def _slowed_parent() -> tuple[Harness, Response, list[Response]]:
+    """Parent "a" serves "child" at a steady cost, then one piece 10x slower; a finished
+    peer "done" is there to take over. Returns the harness, the child's first answer
+    and all its answers."""
     h = Harness()
     h.started_seed(tx_bps=GBIT)
     h.running("a")
     h.pieces("a", range(0, 40), parent="seed-1", cost_ns=1000)
     child = h.running("child")
-    assert parents_of(child[-1]) == ["a"]
+    first = child[-1]
     h.register(h.host("done"), "done")
     h.service.peer_finished("done", 400, 100, from_source=False)
-    # Steady costs from a, then one piece 10x slower.
     h.pieces("child", range(0, 60), parent="a", cost_ns=1000)
     h.pieces("child", range(60, 61), parent="a", cost_ns=10_000)
+    return h, first, child
 
+
+def test_parent_judged_bad_releases_its_promises_and_its_children_get_others() -> None:
+    h, first, child = _slowed_parent()
+    assert parents_of(first) == ["a"]
     a = h.service.resources.peers["a"]
     assert a.bad_since is not None
     assert h.metrics_value("damselfly_scheduler_bad_parent_total") == 1
@@ -148,15 +155,7 @@ def test_parent_judged_bad_releases_its_promises_and_its_children_get_others() -
 def test_parent_judged_bad_stays_out_until_its_costs_are_back() -> None:
     """After a slowdown the slow costs widen the spread, so the next slow ones are no
     outliers any more: the flag holds until a cost is back near the usual one."""
-    h = Harness()
-    h.started_seed(tx_bps=GBIT)
-    h.running("a")
-    h.pieces("a", range(0, 40), parent="seed-1", cost_ns=1000)
-    h.running("child")
-    h.register(h.host("done"), "done")
-    h.service.peer_finished("done", 400, 100, from_source=False)
-    h.pieces("child", range(0, 60), parent="a", cost_ns=1000)
-    h.pieces("child", range(60, 61), parent="a", cost_ns=10_000)
+    h, _, _ = _slowed_parent()
     a = h.service.resources.peers["a"]
     assert a.bad_since is not None
 
