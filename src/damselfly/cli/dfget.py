@@ -214,6 +214,7 @@ def _embedded(request: Any, data_dir: Path, verbose: bool) -> Iterator[dict[str,
     finally:
         loop.run_until_complete(events.aclose())
         loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
 
 
