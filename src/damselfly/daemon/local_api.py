@@ -24,6 +24,7 @@ from damselfly.api.local import (
     traffic_to_json,
 )
 from damselfly.api.status import http_status
+from damselfly.common.http_head import MalformedHead, parse_request_head
 from damselfly.core.errors import DamselflyError, InternalError, InvalidArgument, NotFound
 from damselfly.core.ids import is_task_id
 from damselfly.daemon.download.task_manager import Event, Progress, Started, TaskManager, validate
@@ -109,16 +110,11 @@ class LocalApi:
             raise InvalidArgument("request header too large") from None
         if len(head) > _MAX_HEAD:
             raise InvalidArgument("request header too large")
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise InvalidArgument("malformed request line")
-        method, target = parts[0], parts[1].split("?", 1)[0]
-        headers = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
+        try:
+            method, target, headers = parse_request_head(head[:-4])
+        except MalformedHead as exc:
+            raise InvalidArgument(str(exc)) from None
+        target = target.split("?", 1)[0]
         if target == DOWNLOAD_PATH and method == "POST":
             body = await self._body(reader, headers)
             await self._download(body, writer)

@@ -12,6 +12,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
+from damselfly.common.http_head import MalformedHead, parse_response_head
 from damselfly.core.errors import Unavailable
 
 _MAX_HEADER = 16 * 1024
@@ -72,7 +73,13 @@ class PieceFetcher:
                 if len(head) > _MAX_HEADER + length:
                     raise PieceFetchError("parent sent an oversized header")
             header, _, body = bytes(head).partition(b"\r\n\r\n")
-            status, content_length, keep_alive = _parse_head(header)
+            try:
+                status, fields = parse_response_head(header)
+            except MalformedHead:
+                raise PieceFetchError("parent sent a malformed status line") from None
+            length_text = fields.get("content-length", "")
+            content_length = int(length_text) if length_text.isdigit() else -1
+            keep_alive = fields.get("connection", "").lower() != "close"
             if status != 200:
                 raise PieceFetchError(f"parent answered {status} for piece {number}")
             if content_length != length:
@@ -105,19 +112,3 @@ class PieceFetcher:
                 with contextlib.suppress(OSError):
                     sock.close()
         self._idle.clear()
-
-
-def _parse_head(header: bytes) -> tuple[int, int, bool]:
-    lines = header.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise PieceFetchError("parent sent a malformed status line")
-    length, keep_alive = -1, True
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        name = name.strip().lower()
-        if name == "content-length" and value.strip().isdigit():
-            length = int(value.strip())
-        elif name == "connection" and value.strip().lower() == "close":
-            keep_alive = False
-    return int(parts[1]), length, keep_alive

@@ -14,6 +14,8 @@ import socket
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from damselfly.common.http_head import MalformedHead, parse_response_head
+
 _MAX_HEADER = 64 * 1024
 _UNTIL_CLOSE = -1
 
@@ -122,18 +124,9 @@ async def raw_get(url: str, headers: Mapping[str, str], timeout_s: float) -> Raw
             sock.close()
         raise
     header, _, body = bytes(head).partition(b"\r\n\r\n")
-    status, fields = _parse(header)
+    try:
+        status, fields = parse_response_head(header)
+    except MalformedHead:
+        sock.close()
+        raise ConnectionError("origin sent a malformed status line") from None
     return RawAnswer(status, fields, sock, body)
-
-
-def _parse(header: bytes) -> tuple[int, dict[str, str]]:
-    lines = header.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise ConnectionError("origin sent a malformed status line")
-    fields: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            fields[name.strip().lower()] = value.strip()
-    return int(parts[1]), fields

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import BinaryIO
 
+from damselfly.common.http_head import MalformedHead, parse_request_head
 from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.ids import is_task_id
 from damselfly.daemon.storage.inflight import InFlightPiece, InFlightState
@@ -86,7 +87,7 @@ class _Connection(asyncio.Protocol):
             while self.transport is not None and b"\r\n\r\n" in self.buffer:
                 head, _, rest = bytes(self.buffer).partition(b"\r\n\r\n")
                 self.buffer = bytearray(rest)
-                keep = await self._serve(head.decode("latin-1"))
+                keep = await self._serve(head)
                 if not keep:
                     if self.transport is not None:
                         self.transport.close()
@@ -97,22 +98,16 @@ class _Connection(asyncio.Protocol):
         finally:
             self.busy = False
 
-    async def _serve(self, head: str) -> bool:
+    async def _serve(self, head: bytes) -> bool:
         transport = self.transport
         if transport is None:
             return False
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ")
-        headers = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        keep = headers.get("connection", "").lower() != "close"
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        try:
+            method, target, headers = parse_request_head(head)
+        except MalformedHead:
             self._reply_and_close(400, b"malformed request line")
             return False
-        method, target, _ = parts
+        keep = headers.get("connection", "").lower() != "close"
         if method not in ("GET", "HEAD"):
             transport.write(_head(405, 0, close=not keep, extra="Allow: GET, HEAD\r\n"))
             return keep
