@@ -21,6 +21,7 @@ from typing import BinaryIO
 from damselfly.common.http_head import MalformedHead, parse_request_head
 from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.ids import is_task_id
+from damselfly.core.models import PieceInfo
 from damselfly.daemon.storage.inflight import InFlightPiece, InFlightState
 from damselfly.daemon.storage.tasks import TaskStore
 
@@ -117,10 +118,13 @@ class _Connection(asyncio.Protocol):
         match = _PATH_RE.match(target.split("?", 1)[0])
         if match is None or not is_task_id(match.group(1)):
             return self._error(404, b"no such piece path; use /pieces/<task id>/<number>", keep)
-        found = self.server.locate(match.group(1), int(match.group(2)))
+        task_id = match.group(1)
+        found = self.server.locate(task_id, int(match.group(2)))
         if found is None:
             return self._error(404, b"piece not found on this peer", keep)
-        receiving, length = found
+        receiving = found if isinstance(found, InFlightPiece) else None
+        piece = found.info if isinstance(found, InFlightPiece) else found
+        length = piece.length
         status, start, count = 200, 0, length
         if "range" in headers:
             parsed = _RANGE_RE.match(headers["range"])
@@ -146,9 +150,11 @@ class _Connection(asyncio.Protocol):
             if receiving is not None:
                 sent = await self._stream(transport, receiving, start, count)
             if sent < count:
-                file, offset = self.server.open_piece(match.group(1), int(match.group(2)))
                 await asyncio.get_running_loop().sendfile(
-                    transport, file, offset + start + sent, count - sent
+                    transport,
+                    self.server.content_file(task_id),
+                    piece.offset + start + sent,
+                    count - sent,
                 )
             self.server.stats.bytes_sent += count
         self.server.stats.requests += 1
@@ -200,28 +206,23 @@ class PieceServer:
         self._files: dict[str, BinaryIO] = {}
         self._server: asyncio.Server | None = None
 
-    def locate(self, task_id: str, number: int) -> tuple[InFlightPiece | None, int] | None:
-        """The piece's length, and its receive when it is still arriving; None when this
+    def locate(self, task_id: str, number: int) -> PieceInfo | InFlightPiece | None:
+        """The recorded piece, or its receive when it is still arriving; None when this
         peer has neither."""
         task = self.store.get(task_id)
         if task is None:
             return None
-        piece = task.pieces.get(number)
-        if piece is not None:
-            return None, piece.length
-        receiving = task.inflight.get(number)
-        return None if receiving is None else (receiving, receiving.info.length)
+        return task.pieces.get(number) or task.inflight.get(number)
 
-    def open_piece(self, task_id: str, number: int) -> tuple[BinaryIO, int]:
-        """The content file and offset of a recorded piece."""
+    def content_file(self, task_id: str) -> BinaryIO:
+        """The task's content file, opened once for every request."""
         task = self.store.get(task_id)
-        piece = task.pieces.get(number) if task is not None else None
-        if task is None or piece is None:  # evicted while we streamed it
-            raise ConnectionAbortedError("the piece is gone from this peer")
+        if task is None:  # deleted while we streamed a piece of it
+            raise ConnectionAbortedError("the task is gone from this peer")
         file = self._files.get(task_id)
         if file is None:
             file = self._files[task_id] = open(task.path, "rb")  # noqa: SIM115
-        return file, piece.offset
+        return file
 
     def forget(self, task_id: str) -> None:
         file = self._files.pop(task_id, None)
