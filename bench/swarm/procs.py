@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from damselfly.demo.cluster import ClusterError, wait_ready
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -118,16 +120,10 @@ class Procs:
     def wait_ready(
         self, path: Path, proc: subprocess.Popen[bytes], timeout_s: float = 60
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if path.exists() and path.stat().st_size:
-                with contextlib.suppress(json.JSONDecodeError):
-                    loaded: dict[str, Any] = json.loads(path.read_text())
-                    return loaded
-            if proc.poll() is not None:
-                raise ProcError(f"{proc.args!r} exited with {proc.returncode} before it was ready")
-            time.sleep(0.05)
-        raise ProcError(f"{proc.args!r} was not ready within {timeout_s:.0f} s")
+        try:
+            return wait_ready(path, proc, timeout_s)
+        except ClusterError as exc:
+            raise ProcError(str(exc)) from None
 
     def stop(self, procs: list[subprocess.Popen[bytes]] | None = None, grace: float = 10) -> None:
         """SIGTERM (newest first), wait up to ``grace`` seconds, then SIGKILL."""

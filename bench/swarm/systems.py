@@ -28,6 +28,7 @@ from bench.swarm.conns import ConnSampler
 from bench.swarm.netns import Node, Topology
 from bench.swarm.procs import Procs, ns_get_json
 from bench.swarm.torrent import make_torrent
+from damselfly.demo.cluster import daemon_args
 
 MIB = 1 << 20
 Counters = dict[str, tuple[int, int]]
@@ -435,18 +436,7 @@ def start_daemon(
     socket = directory / "dfdaemon.sock"
     argv = [
         bench.python,
-        "-m",
-        "damselfly.daemon",
-        "--port",
-        "0",
-        "--upload-port",
-        "0",
-        "--socket",
-        str(socket),
-        "--data-dir",
-        str(directory / "data"),
-        "--ready-file",
-        str(ready),
+        *daemon_args(str(socket), directory / "data", ready),
         "--scheduler",
         scheduler,
     ]

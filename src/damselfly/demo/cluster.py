@@ -23,16 +23,38 @@ class ClusterError(Exception):
     pass
 
 
-def _wait_ready(path: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
+def wait_ready(path: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
+    """The addresses a process wrote to its ready file; raises ClusterError when it exits
+    first or takes longer than ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if path.exists() and path.stat().st_size:
-            loaded: dict[str, Any] = json.loads(path.read_text())
-            return loaded
+            with contextlib.suppress(json.JSONDecodeError):  # caught mid-write
+                loaded: dict[str, Any] = json.loads(path.read_text())
+                return loaded
         if proc.poll() is not None:
             raise ClusterError(f"{proc.args!r} exited with {proc.returncode} before it was ready")
         time.sleep(0.05)
-    raise ClusterError(f"{proc.args!r} was not ready within {timeout_s} s")
+    raise ClusterError(f"{proc.args!r} was not ready within {timeout_s:.0f} s")
+
+
+def daemon_args(socket: str, data_dir: Path, ready: Path) -> list[str]:
+    """``python`` arguments for a dfdaemon on ports chosen by the system that writes its
+    addresses to ``ready``."""
+    return [
+        "-m",
+        "damselfly.daemon",
+        "--port",
+        "0",
+        "--upload-port",
+        "0",
+        "--socket",
+        socket,
+        "--data-dir",
+        str(data_dir),
+        "--ready-file",
+        str(ready),
+    ]
 
 
 @dataclass
@@ -67,7 +89,7 @@ class LocalCluster:
             "origin",
             ["-m", "damselfly.demo.origin", "--dir", str(files), "--ready-file", str(ready)],
         )
-        self.origin_port = int(_wait_ready(ready, proc, 30)["port"])
+        self.origin_port = int(wait_ready(ready, proc, 30)["port"])
         return self.origin_port
 
     def start_up(self) -> None:
@@ -90,31 +112,18 @@ class LocalCluster:
                 str(ready),
             ],
         )
-        info = _wait_ready(ready, proc, 60)
+        info = wait_ready(ready, proc, 60)
         self.scheduler, self.seed = info["scheduler"], info["seed"]
 
     def start_daemon(self, name: str, extra: list[str] | None = None) -> Daemon:
         ready = self.root / f"{name}.json"
         ready.unlink(missing_ok=True)
         socket = str(self.root / f"{name}.sock")
-        args = [
-            "-m",
-            "damselfly.daemon",
-            "--port",
-            "0",
-            "--upload-port",
-            "0",
-            "--socket",
-            socket,
-            "--data-dir",
-            str(self.root / name),
-            "--ready-file",
-            str(ready),
-        ]
+        args = daemon_args(socket, self.root / name, ready)
         if self.scheduler:
             args += ["--scheduler", self.scheduler]
         proc = self._spawn(name, args + (extra or []))
-        daemon = Daemon(name, socket, _wait_ready(ready, proc, 60), proc)
+        daemon = Daemon(name, socket, wait_ready(ready, proc, 60), proc)
         self.daemons.append(daemon)
         return daemon
 
