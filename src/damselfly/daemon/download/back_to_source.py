@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import Callable
 
 from damselfly.common.ratelimit import TokenBucket, acquire_all
-from damselfly.core.digest import crc32c
 from damselfly.core.errors import OriginError, OriginUnreachable
 from damselfly.core.models import DownloadRequest, PieceInfo, Traffic
 from damselfly.core.pieces import MIN_PIECE_LENGTH, piece_length_for
@@ -197,11 +196,9 @@ class BackToSource:
             return
         if task.piece_count >= 0 and number >= task.piece_count:
             raise OriginError(f"origin sent more bytes than announced for {display_url(task.url)}")
-        data = view[:length]
-        digest = await asyncio.get_running_loop().run_in_executor(task.io, crc32c, data)
-        piece = PieceInfo(
-            number, number * task.piece_length, length, digest, traffic=Traffic.BACK_TO_SOURCE
+        unknown = PieceInfo(
+            number, number * task.piece_length, length, 0, traffic=Traffic.BACK_TO_SOURCE
         )
-        await task.store_piece(piece, data, check=False)
-        if number in task.pieces:
+        piece = await task.store_piece(unknown, view, verify=False)
+        if piece is not None and number in task.pieces:
             self.on_piece(piece)

@@ -321,7 +321,7 @@ class Conductor:
                 else Traffic.REMOTE_PEER,
                 cost_ns=time.perf_counter_ns() - started,
             )
-            if not await self.task.store_piece(done, view, check=True):
+            if await self.task.store_piece(done, view) is None:
                 raise PieceFetchError(f"piece {piece.number} failed its crc32c check")
         except (TimeoutError, PieceFetchError) as exc:
             reason = str(exc) or "timed out"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
 import time
@@ -53,11 +54,6 @@ class LocalTask:
     @property
     def path(self) -> Path:
         return self._store.content_path(self.id)
-
-    @property
-    def io(self) -> ThreadPoolExecutor:
-        """The store's thread for piece checks and writes."""
-        return self._store.io
 
     @property
     def completed_bytes(self) -> int:
@@ -120,31 +116,36 @@ class LocalTask:
         write_at(self.fd(), piece.offset, data[: piece.length])
         self.record_piece(piece)
 
-    async def store_piece(self, piece: PieceInfo, data: memoryview, *, check: bool) -> bool:
-        """``write_piece`` with the digest check and the write on a thread (both release
-        the GIL, so the event loop keeps receiving meanwhile); with ``check``, a piece whose
-        bytes do not match its crc32c is neither written nor recorded (returns False).
-        ``data`` must not change until this returns."""
+    async def store_piece(
+        self, piece: PieceInfo, data: memoryview, *, verify: bool = True
+    ) -> PieceInfo | None:
+        """``write_piece`` with the digest and the write on a thread (both release the
+        GIL, so the event loop keeps receiving meanwhile). With ``verify``, a piece whose
+        bytes do not match its crc32c is neither written nor recorded (None); without
+        (bytes from the origin), the digest is taken from the bytes. Returns the piece as
+        recorded. ``data`` must not change until this returns."""
         # Our own descriptor: closing the task meanwhile cannot make this write land in
         # a file that reuses the number.
         fd = os.dup(self.fd())
         content = data[: piece.length]
 
-        def verify_and_write() -> bool:
+        def digest_and_write() -> int | None:
             try:
-                if check and crc32c(content) != piece.crc32c:
-                    return False
+                digest = crc32c(content)
+                if verify and digest != piece.crc32c:
+                    return None
                 write_at(fd, piece.offset, content)
-                return True
+                return digest
             finally:
                 os.close(fd)
 
-        loop = asyncio.get_running_loop()
-        if not await loop.run_in_executor(self.io, verify_and_write):
-            return False
+        digest = await asyncio.get_running_loop().run_in_executor(self._store.io, digest_and_write)
+        if digest is None:
+            return None
+        stored = piece if verify else dataclasses.replace(piece, crc32c=digest)
         if self._store.get(self.id) is self:  # not deleted while we wrote
-            self.record_piece(piece)
-        return True
+            self.record_piece(stored)
+        return stored
 
     def record_piece(self, piece: PieceInfo) -> None:
         """Record a piece whose bytes are in the content file."""
