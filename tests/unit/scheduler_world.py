@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from damselfly.core.models import DownloadRequest, HostInfo, HostType
 from damselfly.scheduler.resource.models import Host, Peer, Task
 from damselfly.scheduler.resource.states import PeerState
 from damselfly.scheduler.resource.store import Resources
 
 GBIT = 1e9
+
+
+def host_info(name: str, *, seed: bool = False, host_id: str = "", **fields: Any) -> HostInfo:
+    """A host at 10.0.0.1 with the default ports; ``fields`` sets any other HostInfo field."""
+    return HostInfo(
+        id=host_id or f"host-{name}",
+        type=HostType.SEED if seed else HostType.NORMAL,
+        hostname=name,
+        ip="10.0.0.1",
+        port=4000,
+        download_port=4005,
+        **fields,
+    )
 
 
 def make_host(
@@ -20,17 +35,7 @@ def make_host(
     tx_bps: float = 0.0,
     rx_bps: float = 0.0,
 ) -> Host:
-    info = HostInfo(
-        id=f"host-{name}",
-        type=HostType.SEED if seed else HostType.NORMAL,
-        hostname=name,
-        ip="10.0.0.1",
-        port=4000,
-        download_port=4005,
-        idc=idc,
-        location=location,
-        upload_limit=upload_limit,
-    )
+    info = host_info(name, seed=seed, idc=idc, location=location, upload_limit=upload_limit)
     return Host(
         info, announce_interval_s=30.0, updated_at=0.0, max_tx_bps=tx_bps, max_rx_bps=rx_bps
     )

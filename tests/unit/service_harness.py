@@ -10,11 +10,12 @@ import pytest
 
 from damselfly.common.clock import FakeClock
 from damselfly.core.ids import host_id, task_id
-from damselfly.core.models import DownloadRequest, HostInfo, HostType, PieceInfo, Priority
+from damselfly.core.models import DownloadRequest, HostInfo, PieceInfo, Priority
 from damselfly.scheduler.config import GCConfig, SchedulingConfig
 from damselfly.scheduler.resource.models import Host, Task
 from damselfly.scheduler.responses import ParentsResponse, Response
 from damselfly.scheduler.service import SchedulerService
+from tests.unit.scheduler_world import host_info
 
 GBIT = 1e9
 URL = "https://origin.example.com/big.iso"
@@ -100,13 +101,10 @@ class Harness:
         interval_s: float = 30.0,
     ) -> HostInfo:
         """Announce a host; seeds have a 10 Gbit/s uplink and peers 1 Gbit/s unless told."""
-        info = HostInfo(
-            id=host_id("10.0.0.1", name, seed=seed),
-            type=HostType.SEED if seed else HostType.NORMAL,
-            hostname=name,
-            ip="10.0.0.1",
-            port=4000,
-            download_port=4005,
+        info = host_info(
+            name,
+            seed=seed,
+            host_id=host_id("10.0.0.1", name, seed=seed),
             upload_limit=upload_limit,
         )
         tx = tx_bps if tx_bps is not None else (10 * GBIT if seed else GBIT)

@@ -12,13 +12,14 @@ from functools import partial
 
 from damselfly.core.errors import DamselflyError
 from damselfly.core.ids import task_id
-from damselfly.core.models import DownloadRequest, HostInfo, HostType, PieceInfo
+from damselfly.core.models import DownloadRequest, HostInfo, PieceInfo
 from damselfly.scheduler.config import SchedulingConfig
 from damselfly.scheduler.service import SchedulerService
 from tests.swarm.sim.daemon import SimDaemon
 from tests.swarm.sim.engine import Engine, SimClock, SimTimers
 from tests.swarm.sim.network import Network, SimHost
 from tests.swarm.sim.scenario import Fault, Scenario, fluid_bound
+from tests.unit.scheduler_world import host_info
 
 URL = "https://origin.example.com/layer.tar"
 
@@ -117,15 +118,7 @@ class Cluster:
 
     def _info(self, name: str, *, seed: bool = False) -> HostInfo:
         limit = self.scenario.seed_upload_limit if seed else self.scenario.upload_limit
-        return HostInfo(
-            id=f"host-{name}",
-            type=HostType.SEED if seed else HostType.NORMAL,
-            hostname=name,
-            ip="10.0.0.1",
-            port=4000,
-            download_port=4005,
-            upload_limit=limit,
-        )
+        return host_info(name, seed=seed, upload_limit=limit)
 
     def _new_service(self) -> SchedulerService:
         config = SchedulingConfig.model_validate(self.scenario.scheduling)
