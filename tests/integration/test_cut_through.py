@@ -78,7 +78,7 @@ def test_child_gets_the_bytes_while_the_parent_receives_them(tmp_path: Path) -> 
         assert not child.done()
         # The rest lands and the piece is recorded: the child finishes from the file.
         buffer[PIECE // 2 :] = data[PIECE // 2 :]
-        task.write_piece(info, memoryview(buffer))
+        await task.store_piece(info, memoryview(buffer))
         task.end_piece(receiving)
         buffer[:] = bytes(PIECE)  # the worker reuses its buffer at once
         await asyncio.wait_for(child, 5)

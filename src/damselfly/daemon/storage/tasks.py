@@ -111,16 +111,12 @@ class LocalTask:
         self._save()
         self.notify()
 
-    def write_piece(self, piece: PieceInfo, data: memoryview) -> None:
-        """Write verified bytes at the piece's offset, then record the piece."""
-        write_at(self.fd(), piece.offset, data[: piece.length])
-        self.record_piece(piece)
-
     async def store_piece(
         self, piece: PieceInfo, data: memoryview, *, verify: bool = True
     ) -> PieceInfo | None:
-        """``write_piece`` with the digest and the write on a thread (both release the
-        GIL, so the event loop keeps receiving meanwhile). With ``verify``, a piece whose
+        """Write a piece's bytes at its offset, then record it; the digest and the write
+        run on the writer thread (both release the GIL, so the event loop keeps
+        receiving meanwhile). With ``verify``, a piece whose
         bytes do not match its crc32c is neither written nor recorded (None); without
         (bytes from the origin), the digest is taken from the bytes. Returns the piece as
         recorded. ``data`` must not change until this returns."""
