@@ -143,7 +143,3 @@ def traffic_to_pb(totals: TrafficTotals) -> dfdaemon_pb2.TrafficTotals:
         remote_peer=totals.remote_peer,
         local=totals.local,
     )
-
-
-def traffic_from_pb(msg: dfdaemon_pb2.TrafficTotals) -> TrafficTotals:
-    return TrafficTotals(msg.back_to_source, msg.seed_peer, msg.remote_peer, msg.local)

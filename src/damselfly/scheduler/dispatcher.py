@@ -100,9 +100,6 @@ class Dispatcher:
         self._respond.pop(peer_id, None)
         self.stop_waiting(peer_id)
 
-    def attached(self, peer_id: str) -> bool:
-        return peer_id in self._respond
-
     def send(self, peer_id: str, response: Response) -> None:
         respond = self._respond.get(peer_id)
         if respond is not None:
