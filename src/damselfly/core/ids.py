@@ -8,6 +8,7 @@ is derived from the digest instead, so one content reached through several URLs 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
@@ -117,8 +118,10 @@ def digest_task_id(digest: Digest, piece_length: int | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
 def is_task_id(text: str) -> bool:
-    """True for a well-formed task id (64 lowercase hex digits)."""
+    """True for a well-formed task id (64 lowercase hex digits). Cached: every message
+    of a peer's stream names its task."""
     return _TASK_ID_RE.fullmatch(text) is not None
 
 

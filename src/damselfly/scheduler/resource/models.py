@@ -45,7 +45,7 @@ class SizeScope(Enum):
     NORMAL = "Normal"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Host:
     info: HostInfo
     announce_interval_s: float
@@ -105,7 +105,7 @@ class Host:
                     peer.task.refresh_pool(peer)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Task:
     id: str
     download: DownloadRequest
@@ -280,7 +280,7 @@ class Task:
         return children
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Peer:
     id: str
     task: Task

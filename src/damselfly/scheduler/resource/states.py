@@ -11,7 +11,15 @@ from enum import Enum
 from damselfly.core.errors import FailedPrecondition
 
 
-class PeerState(Enum):
+class _State(Enum):
+    """Members hash by identity, in C: ``Enum.__hash__`` is Python code, and states and
+    events are hashed on every scheduling decision (transition tables, state sets). A
+    member is a singleton and compares by identity, so nothing else changes."""
+
+    __hash__ = object.__hash__
+
+
+class PeerState(_State):
     PENDING = "Pending"
     RECEIVED_EMPTY = "ReceivedEmpty"
     RECEIVED_TINY = "ReceivedTiny"
@@ -24,7 +32,7 @@ class PeerState(Enum):
     LEAVE = "Leave"
 
 
-class PeerEvent(Enum):
+class PeerEvent(_State):
     REGISTER_EMPTY = "RegisterEmpty"
     REGISTER_TINY = "RegisterTiny"
     REGISTER_SMALL = "RegisterSmall"
@@ -36,7 +44,7 @@ class PeerEvent(Enum):
     LEAVE = "Leave"
 
 
-class TaskState(Enum):
+class TaskState(_State):
     PENDING = "Pending"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
@@ -44,7 +52,7 @@ class TaskState(Enum):
     LEAVE = "Leave"
 
 
-class TaskEvent(Enum):
+class TaskEvent(_State):
     DOWNLOAD = "Download"
     DOWNLOAD_SUCCEEDED = "DownloadSucceeded"
     DOWNLOAD_FAILED = "DownloadFailed"
