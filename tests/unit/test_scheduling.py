@@ -275,9 +275,10 @@ def test_sample_count_switches_regime(samples: int, bad: bool) -> None:
 @pytest.mark.parametrize(
     ("last", "back"),
     [
-        (250.0, True),  # an ordinary cost: the flag may go
-        (300.0, True),  # = 3 x the usual cost when flagged
-        (301.0, False),  # still slow, though no outlier among its own slow costs
+        (100.0, True),  # an ordinary cost: the flag may go
+        (150.0, True),  # = RECOVERY_RATIO x the usual cost when flagged
+        (151.0, False),  # still slow, though no outlier among its own slow costs
+        (290.0, False),  # a slow parent serving fewer children than when it was caught
     ],
 )
 def test_a_flagged_parent_stays_slow_until_a_cost_is_back_near_its_usual(
