@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from damselfly.common.http_head import MalformedHead, parse_request_head, parse_response_head
+from damselfly.common.http_head import (
+    MalformedHead,
+    parse_request_head,
+    parse_response_head,
+    reason_phrase,
+    status_line,
+)
 
 
 def test_response_head() -> None:
@@ -27,3 +33,9 @@ def test_malformed_status_line(head: bytes) -> None:
 def test_malformed_request_line(head: bytes) -> None:
     with pytest.raises(MalformedHead, match="request line"):
         parse_request_head(head)
+
+
+def test_status_line_names_the_status_and_leaves_unknown_ones_unnamed() -> None:
+    assert status_line(404) == "HTTP/1.1 404 Not Found\r\n"
+    assert status_line(206) == "HTTP/1.1 206 Partial Content\r\n"
+    assert reason_phrase(599) == ""

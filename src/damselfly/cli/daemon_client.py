@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from damselfly.api.local import DOWNLOAD_PATH, TASKS_PATH, error_from_json
+from damselfly.common.http_head import MalformedHead, parse_response_head
 from damselfly.core.errors import Unavailable
 
 _WHAT = "the dfdaemon"
@@ -33,13 +34,17 @@ def _request(sock: socket.socket, method: str, path: str, body: bytes = b"") -> 
 
 
 def _status(lines: Iterator[bytes]) -> int:
-    first = next(lines, b"").decode("latin-1").split(" ")
-    if len(first) < 2 or not first[1].isdigit():
-        raise Unavailable(f"{_WHAT} sent a malformed answer")
-    for line in lines:  # headers: the body ends when the connection closes
+    """The answer's status; reads its head (the body ends when the connection closes)."""
+    head = []
+    for line in lines:
         if line in (b"\r\n", b"\n"):
             break
-    return int(first[1])
+        head.append(line.rstrip(b"\r\n"))
+    try:
+        status, _ = parse_response_head(b"\r\n".join(head))
+    except MalformedHead:
+        raise Unavailable(f"{_WHAT} sent a malformed answer") from None
+    return status
 
 
 def _refusal(status: int, rest: bytes) -> Exception:

@@ -1,6 +1,9 @@
-"""HTTP/1.1 message heads, parsed once for every small client and server here (pure)."""
+"""HTTP/1.1 message heads, parsed and started once for every small client and server
+here (pure)."""
 
 from __future__ import annotations
+
+from http import HTTPStatus
 
 
 class MalformedHead(ValueError):
@@ -33,3 +36,16 @@ def parse_request_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise MalformedHead("malformed request line")
     return parts[0], parts[1], _fields(lines[1:])
+
+
+def reason_phrase(status: int) -> str:
+    """``Not Found`` for 404; empty for a status HTTP does not name."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def status_line(status: int) -> str:
+    """``HTTP/1.1 404 Not Found`` and its line end."""
+    return f"HTTP/1.1 {status} {reason_phrase(status)}\r\n"

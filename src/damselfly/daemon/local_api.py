@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from damselfly.api.local import (
     traffic_to_json,
 )
 from damselfly.api.status import http_status
-from damselfly.common.http_head import MalformedHead, parse_request_head
+from damselfly.common.http_head import MalformedHead, parse_request_head, status_line
 from damselfly.core.errors import DamselflyError, InternalError, InvalidArgument, NotFound
 from damselfly.core.ids import is_task_id
 from damselfly.daemon.download.task_manager import Event, Progress, Started, TaskManager, validate
@@ -66,8 +65,7 @@ def event_to_json(event: Event, task_id: str) -> dict[str, Any]:
 
 def _head(status: int, content_type: str = "application/json") -> bytes:
     return (
-        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: {content_type}\r\n"
-        "Connection: close\r\n\r\n"
+        f"{status_line(status)}Content-Type: {content_type}\r\nConnection: close\r\n\r\n"
     ).encode("latin-1")
 
 

@@ -32,11 +32,8 @@ from damselfly.core.errors import (
 from damselfly.core.ids import peer_id as new_peer_id
 from damselfly.core.models import DownloadRequest, HostType, ParentInfo, PieceInfo, Traffic
 from damselfly.daemon.download.context import DownloadContext
-from damselfly.daemon.download.from_origin import (
-    back_to_source_finished,
-    fetch_from_origin,
-    verify_and_finish,
-)
+from damselfly.daemon.download.from_origin import fetch_from_origin, verify_and_finish
+from damselfly.daemon.download.messages import back_to_source_finished
 from damselfly.daemon.download.messages import finished as _finished
 from damselfly.daemon.download.messages import piece_failed as _piece_failed
 from damselfly.daemon.download.piece_fetcher import PieceFetchError
@@ -340,7 +337,7 @@ class Conductor:
         )
         self._done = True
         if stream is not None:
-            stream.send(back_to_source_finished(self.task))
+            stream.send(back_to_source_finished(self.task.content_length, self.task.piece_count))
 
     # Housekeeping --------------------------------------------------------------
 

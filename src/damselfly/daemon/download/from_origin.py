@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
 from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.digest import Digest, parse_digest
 from damselfly.core.errors import (
@@ -18,6 +17,7 @@ from damselfly.core.ids import oci_blob_digest
 from damselfly.core.models import DownloadRequest, PieceInfo
 from damselfly.daemon.download.back_to_source import BackToSource
 from damselfly.daemon.download.context import DownloadContext
+from damselfly.daemon.download.messages import back_to_source_failed, back_to_source_started
 from damselfly.daemon.download.reporter import PieceReporter
 from damselfly.daemon.scheduler_link import PeerStream
 from damselfly.daemon.storage.tasks import LocalTask, file_digest
@@ -45,11 +45,7 @@ async def fetch_from_origin(
 
     def started() -> None:
         if stream is not None:
-            stream.send(
-                spb.AnnouncePeerRequest(
-                    download_peer_back_to_source_started=spb.DownloadPeerBackToSourceStartedRequest()
-                )
-            )
+            stream.send(back_to_source_started())
 
     def on_piece(piece: PieceInfo) -> None:
         if reporter is not None:
@@ -71,22 +67,8 @@ async def fetch_from_origin(
         await verify_and_finish(task, request)
     except DamselflyError as exc:
         if stream is not None:
-            stream.send(
-                spb.AnnouncePeerRequest(
-                    download_peer_back_to_source_failed=spb.DownloadPeerBackToSourceFailedRequest(
-                        description=str(exc), code=exc.code.value
-                    )
-                )
-            )
+            stream.send(back_to_source_failed(exc))
         raise
-
-
-def back_to_source_finished(task: LocalTask) -> spb.AnnouncePeerRequest:
-    return spb.AnnouncePeerRequest(
-        download_peer_back_to_source_finished=spb.DownloadPeerBackToSourceFinishedRequest(
-            content_length=task.content_length, piece_count=task.piece_count
-        )
-    )
 
 
 async def verify_and_finish(task: LocalTask, request: DownloadRequest) -> None:

@@ -54,3 +54,25 @@ def piece_failed(number: int, parent_id: str, reason: str) -> spb.AnnouncePeerRe
             piece_number=number, parent_id=parent_id, temporary=True, description=reason
         )
     )
+
+
+def back_to_source_started() -> spb.AnnouncePeerRequest:
+    return spb.AnnouncePeerRequest(
+        download_peer_back_to_source_started=spb.DownloadPeerBackToSourceStartedRequest()
+    )
+
+
+def back_to_source_finished(content_length: int, piece_count: int) -> spb.AnnouncePeerRequest:
+    return spb.AnnouncePeerRequest(
+        download_peer_back_to_source_finished=spb.DownloadPeerBackToSourceFinishedRequest(
+            content_length=content_length, piece_count=piece_count
+        )
+    )
+
+
+def back_to_source_failed(error: DamselflyError) -> spb.AnnouncePeerRequest:
+    return spb.AnnouncePeerRequest(
+        download_peer_back_to_source_failed=spb.DownloadPeerBackToSourceFailedRequest(
+            description=str(error), code=error.code.value
+        )
+    )

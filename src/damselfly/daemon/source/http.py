@@ -13,12 +13,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import aiohttp
 
+from damselfly.common.http_head import reason_phrase
 from damselfly.core.errors import InvalidArgument, OriginError, OriginUnreachable
 from damselfly.daemon.source.raw_http import raw_get
 
@@ -171,7 +171,7 @@ class HttpSource:
                 continue
             if status >= 400:
                 body.close()
-                reason = _reason(status)
+                reason = reason_phrase(status)
                 raise OriginError(
                     f"origin answered {status} {reason} for {shown}".replace("  ", " "), status
                 )
@@ -180,13 +180,6 @@ class HttpSource:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 def _describe(status: int, fields: Mapping[str, str], body: Body, shown: str) -> OriginResponse:

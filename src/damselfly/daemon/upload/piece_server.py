@@ -15,10 +15,9 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import BinaryIO
 
-from damselfly.common.http_head import MalformedHead, parse_request_head
+from damselfly.common.http_head import MalformedHead, parse_request_head, status_line
 from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo
@@ -189,7 +188,7 @@ class _Connection(asyncio.Protocol):
 def _head(status: int, length: int, *, close: bool, extra: str = "") -> bytes:
     connection = "close" if close else "keep-alive"
     return (
-        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Length: {length}\r\n"
+        f"{status_line(status)}Content-Length: {length}\r\n"
         f"Content-Type: application/octet-stream\r\nConnection: {connection}\r\n{extra}\r\n"
     ).encode("latin-1")
 
