@@ -6,11 +6,14 @@ already holds the task. Ratios are time / curl time. Usage:
 ``python -m bench.throughput --size 1GiB --json``
 
 This machine is a VM whose memory the host backs on first touch: the first write to
-fresh memory costs several times a later one (1 GiB into tmpfs: 1.3 s cold, 0.2-0.5 s
-once touched), and it lands on whichever case runs first. So the run first writes and
+fresh memory costs several times a later one (1 GiB into tmpfs: 1.3-1.9 s cold, 0.4-0.5
+s once touched), and it lands on whichever case meets it. So the run first writes and
 deletes as much as the run will store on the work filesystem (the source, curl's copy,
 and three daemons' copies a round), then repeats all four cases ``--rounds`` times (a
-new tag per round makes a new task) and reports each case's best.
+new tag per round makes a new task) and reports each case's best. The warm-up helps
+only in part: this VM hands freed pages back to its host at once
+(``/sys/module/page_reporting/parameters/min_free_ms`` is 0), so the best of the rounds
+is what evens the cases out.
 """
 
 from __future__ import annotations
