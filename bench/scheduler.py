@@ -6,24 +6,30 @@ A scheduler process (``python -m damselfly.scheduler``) and a load generator (th
 process, grpc.aio) on the same machine. 10,000 peers in 100 tasks on 1,000 hosts hold
 the conversation a daemon holds (register; the answer; started; two batches of 16
 finished pieces; finished; close), ``--concurrency`` streams at a time. The first peer of
-each task goes back to source (there is no seed host), the others get parents.
+each task goes back to source (there is no seed host), the others get parents. Each host
+talks over its own connection, as each host's daemon does (``--connections 1`` puts every
+stream on one connection instead: gRPC's best case, which no scheduler of many hosts
+sees).
 
 The baseline runs the same conversations, message for message and byte for byte,
 against a bare grpcio bidirectional handler in its own process that answers the first
 message of each stream with an echo of it and reads the rest (with the read/write API,
 as the scheduler's handler): what gRPC in Python costs here, without any scheduling.
 
-Two phases per server:
+Both servers run from the start; two phases:
 
 1. throughput: ``--concurrency`` conversations at a time, each sent as fast as it goes,
-   the peers in ``--rounds`` parts of which the best counts. ``decisions_per_s`` is
+   the peers in ``--rounds`` parts; the parts alternate between the servers (scheduler,
+   echo, scheduler, echo, ...) so that a machine that slows down or speeds up during the
+   run moves both alike, and the best part of each counts. ``decisions_per_s`` is
    scheduler answers (the first message back on each stream) per second;
    ``baseline_msgs_per_s`` the same for the echo handler; ``ratio`` the first over the
    second.
-2. latency: another ``--latency-peers`` peers arrive at half the scheduler's measured
-   throughput, each keeping its stream open ``--hold`` seconds (its pieces reported over
-   that time, as a download does), so about ``rate x hold`` streams are open at once.
-   ``p50_ms``/``p99_ms`` are from sending a register to receiving its answer.
+2. latency, for each server: another ``--latency-peers`` peers arrive at half the
+   scheduler's measured throughput, each keeping its stream open ``--hold`` seconds (its
+   pieces reported over that time, as a download does), so about ``rate x hold`` streams
+   are open at once. ``p50_ms``/``p99_ms`` are from sending a register to receiving its
+   answer.
 - ``rss_mb_per_10k_peers``: the scheduler's resident memory growth over the run, per
   10,000 peers (finished peers stay: they serve others until GC).
 """
@@ -123,10 +129,13 @@ class Workload:
             max_rx_bandwidth=8 * 10**9,
         )
 
+    def host_of(self, peer: int) -> int:
+        return peer % self.hosts
+
     def conversation(self, peer: int, *, source: bool) -> list[pb.AnnouncePeerRequest]:
         """The messages one peer sends, in order (the first is the register)."""
         task = peer % self.tasks
-        ids = (self.host_ids[peer % self.hosts], self.task_ids[task], f"bench-peer-{peer}")
+        ids = (self.host_ids[self.host_of(peer)], self.task_ids[task], f"bench-peer-{peer}")
         url = f"https://origin.example.com/layer-{task}.tar"
         download = common_pb2.Download(url=url, priority=6)
         download.filtered_query_params.SetInParent()
@@ -168,15 +177,19 @@ class Workload:
         return messages
 
 
-Open = Callable[[], Any]
+# Opens an AnnouncePeer (or echo) stream on the connection of the given host.
+Open = Callable[[int], Any]
+# A peer's conversation: the index of its host, and the messages it sends.
+Conversation = tuple[int, list[Any]]
 
 
 async def converse(
-    open_call: Open, messages: list[Any], latencies: list[float], hold_s: float = 0.0
+    open_call: Open, conversation: Conversation, latencies: list[float], hold_s: float = 0.0
 ) -> bool:
     """One stream: send the first message, wait for the answer, send the rest spread
     over ``hold_s``, close."""
-    call = open_call()
+    host, messages = conversation
+    call = open_call(host)
     began = time.perf_counter()
     await call.write(messages[0])
     answer = await call.read()
@@ -193,7 +206,7 @@ async def converse(
 
 
 async def run_phase(
-    open_call: Open, conversations: list[list[Any]], concurrency: int
+    open_call: Open, conversations: list[Conversation], concurrency: int
 ) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     answered = 0
@@ -201,8 +214,8 @@ async def run_phase(
 
     async def worker() -> None:
         nonlocal answered
-        for messages in queue:
-            if await converse(open_call, messages, latencies):
+        for conversation in queue:
+            if await converse(open_call, conversation, latencies):
                 answered += 1
 
     began = time.perf_counter()
@@ -211,17 +224,17 @@ async def run_phase(
 
 
 async def run_open_loop(
-    open_call: Open, conversations: list[list[Any]], rate: float, hold_s: float
+    open_call: Open, conversations: list[Conversation], rate: float, hold_s: float
 ) -> tuple[list[float], int]:
     """Start conversations at ``rate`` per second regardless of how the server keeps up."""
     latencies: list[float] = []
     began = time.perf_counter()
     jobs = []
-    for index, messages in enumerate(conversations):
+    for index, conversation in enumerate(conversations):
         delay = began + index / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        jobs.append(asyncio.create_task(converse(open_call, messages, latencies, hold_s)))
+        jobs.append(asyncio.create_task(converse(open_call, conversation, latencies, hold_s)))
     done = await asyncio.gather(*jobs)
     return sorted(latencies), sum(done)
 
@@ -230,66 +243,106 @@ def percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, max(0, int(len(values) * share) - 1))]
 
 
-async def drive(
-    address: str, workload: Workload, args: argparse.Namespace, *, echo: bool, rate: float = 0.0
-) -> dict[str, Any]:
-    chan = grpc.aio.insecure_channel(address)
-    try:
-        if not echo:
-            stub = pb_grpc.SchedulerStub(chan)
-            for index in range(workload.hosts):
-                await stub.AnnounceHost(
-                    pb.AnnounceHostRequest(host=workload.host_pb(index), interval_seconds=3600)
-                )
-        # Both servers get the same pre-serialized bytes and answer bytes: the load
-        # generator does the same work for each, whatever the server does with them.
-        chat = chan.stream_stream(ECHO_METHOD if echo else ANNOUNCE_METHOD, None, None)
+class Target:
+    """One server under load: a connection per host (``--connections`` fewer are shared
+    round robin, as each host's daemon holds its own) and streams opened on them."""
 
-        def open_call() -> Any:
-            return chat(None)
-
-        def encode(messages: list[pb.AnnouncePeerRequest]) -> list[Any]:
-            return [m.SerializeToString() for m in messages]
-
-        concurrency = args.concurrency
-        firsts = [encode(workload.conversation(t, source=True)) for t in range(workload.tasks)]
-        rest = [
-            encode(workload.conversation(p, source=False))
-            for p in range(workload.tasks, workload.peers)
+    def __init__(self, name: str, address: str, method: str, connections: int) -> None:
+        self.name = name
+        self.channels = [
+            grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+            for _ in range(connections)
         ]
-        # The prepared messages are many long-lived objects: keep this process's cycle
-        # collector from walking them mid-measurement (its pauses would count as latency).
+        # Raw bytes in and out: the load generator does the same work for every server.
+        self.chats = [c.stream_stream(method, None, None) for c in self.channels]
+        self.rates: list[float] = []
+        self.seconds = 0.0
+        self.messages = 0
+
+    def open_call(self, host: int) -> Any:
+        return self.chats[host % len(self.chats)](None)
+
+    async def connect(self) -> None:
+        await asyncio.gather(*(c.channel_ready() for c in self.channels))
+
+    async def announce_hosts(self, workload: Workload) -> None:
+        for index in range(workload.hosts):
+            stub = pb_grpc.SchedulerStub(self.channels[index % len(self.channels)])
+            await stub.AnnounceHost(
+                pb.AnnounceHostRequest(host=workload.host_pb(index), interval_seconds=3600)
+            )
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close(None) for c in self.channels))
+
+
+async def measure(
+    scheduler: Target, echo: Target, workload: Workload, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Both servers run the same conversations. The throughput parts alternate between
+    them (scheduler, echo, scheduler, echo, ...) so that a machine that slows down or
+    speeds up during the run moves both alike; the best part of each counts. Then each
+    gets the open-loop latency phase at half the scheduler's throughput."""
+    targets = (scheduler, echo)
+
+    def encode(peer: int, *, source: bool) -> Conversation:
+        messages = workload.conversation(peer, source=source)
+        return workload.host_of(peer), [m.SerializeToString() for m in messages]
+
+    firsts = [encode(t, source=True) for t in range(workload.tasks)]
+    rest = [encode(p, source=False) for p in range(workload.tasks, workload.peers)]
+    late = [
+        encode(p, source=False) for p in range(workload.peers, workload.peers + args.latency_peers)
+    ]
+    size = -(-len(rest) // args.rounds)
+    parts = [rest[start : start + size] for start in range(0, len(rest), size)]
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for target in targets:
+            await target.connect()
+        await scheduler.announce_hosts(workload)
+        # The load generator's own cycle collector must not pause it mid-measurement (a
+        # full collection here took 15-30 ms, counted as the server's latency): what is
+        # prepared stays out of collections, and none runs while the peers talk.
         gc.collect()
         gc.freeze()
-        await run_phase(open_call, firsts, min(concurrency, len(firsts)))
-        # The peers in ``--rounds`` equal parts, one after the other; the best part counts
-        # (other work on a shared machine slows one part or another, not the server).
-        rates, seconds, answered = [], 0.0, 0
-        size = -(-len(rest) // args.rounds)
-        for start in range(0, len(rest), size):
-            part = rest[start : start + size]
-            took, _, done = await run_phase(open_call, part, concurrency)
-            rates.append(done / took)
-            seconds, answered = seconds + took, answered + done
-        throughput = max(rates)
-        late = [
-            encode(workload.conversation(p, source=False))
-            for p in range(workload.peers, workload.peers + args.latency_peers)
-        ]
-        latencies, late_answered = await run_open_loop(
-            open_call, late, rate or throughput / 2, args.hold
-        )
+        gc.disable()
+        try:
+            for target in targets:
+                await run_phase(target.open_call, firsts, min(args.concurrency, len(firsts)))
+            for part in parts:
+                for target in targets:
+                    took, _, done = await run_phase(target.open_call, part, args.concurrency)
+                    target.rates.append(done / took)
+                    target.seconds += took
+                    target.messages += sum(len(messages) + 1 for _, messages in part)
+            rate = max(scheduler.rates) / 2
+            for target in targets:
+                latencies, _ = await run_open_loop(target.open_call, late, rate, args.hold)
+                results[target.name] = {
+                    "seconds": target.seconds,
+                    "answers_per_s": max(target.rates),
+                    "messages_per_s": target.messages / target.seconds,
+                    "rate": rate,
+                    "p50_ms": statistics.median(latencies),
+                    "p99_ms": percentile(latencies, 0.99),
+                }
+        finally:
+            gc.enable()
+            gc.unfreeze()
     finally:
-        await chan.close(None)
-    return {
-        "seconds": seconds,
-        "answers_per_s": throughput,
-        "messages_per_s": sum(len(c) + 1 for c in rest) / seconds,
-        "rate": rate or throughput / 2,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": percentile(latencies, 0.99),
-        "answered": answered + late_answered,
-    }
+        for target in targets:
+            await target.close()
+    return results
+
+
+async def run_both(
+    sched_addr: str, echo_addr: str, workload: Workload, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    connections = min(args.connections, workload.hosts)
+    scheduler = Target("scheduler", sched_addr, ANNOUNCE_METHOD, connections)
+    echo = Target("grpc echo", echo_addr, ECHO_METHOD, connections)
+    return await measure(scheduler, echo, workload, args)
 
 
 # Main ----------------------------------------------------------------------------------
@@ -303,8 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=100, help="streams at a time (throughput phase)"
     )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1000,
+        help="connections to the server, at most one per host (hosts share them round robin)",
+    )
     parser.add_argument("--latency-peers", type=int, default=5000, help="latency phase peers")
-    parser.add_argument("--rounds", type=int, default=2, help="throughput phase parts")
+    parser.add_argument("--rounds", type=int, default=4, help="throughput phase parts")
     parser.add_argument("--hold", type=float, default=2.0, help="seconds a stream stays open")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--serve-echo", metavar="READY_FILE", help=argparse.SUPPRESS)
@@ -325,30 +384,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.scheduler_cmd:  # for profiling: a command taking the ready file last
             command = [*args.scheduler_cmd.split(), str(root / "sched.json")]
         sched_proc, sched_addr = start_process(command, root / "sched.json")
+        echo_proc: subprocess.Popen[bytes] | None = None
         try:
+            echo_proc, echo_addr = start_process(
+                [sys.executable, "-m", "bench.scheduler", "--serve-echo", str(root / "echo.json")],
+                root / "echo.json",
+            )
             before = rss_mb(sched_proc.pid)
-            ours = asyncio.run(drive(sched_addr, workload, args, echo=False))
+            results = asyncio.run(run_both(sched_addr, echo_addr, workload, args))
             after = rss_mb(sched_proc.pid)
         finally:
-            sched_proc.terminate()
-            sched_proc.wait()
-        # Same conversations, and the same open-loop rate, against the bare handler.
-        echo_proc, echo_addr = start_process(
-            [sys.executable, "-m", "bench.scheduler", "--serve-echo", str(root / "echo.json")],
-            root / "echo.json",
-        )
-        try:
-            baseline = asyncio.run(drive(echo_addr, workload, args, echo=True, rate=ours["rate"]))
-        finally:
-            echo_proc.terminate()
-            echo_proc.wait()
+            for proc in (sched_proc, echo_proc):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait()
 
+    ours, baseline = results["scheduler"], results["grpc echo"]
     ratio = ours["answers_per_s"] / baseline["answers_per_s"]
     rss_per_10k = (after - before) * 10_000 / (args.peers + args.latency_peers)
     print(
         f"{args.peers} peers in {args.tasks} tasks on {args.hosts} hosts, "
-        f"{args.concurrency} streams at a time, "
-        f"{len(workload.conversation(0, source=False))} messages in per peer"
+        f"{args.concurrency} streams at a time over {min(args.connections, args.hosts)} "
+        f"connections, {len(workload.conversation(0, source=False))} messages in per peer"
     )
     print(
         f"{'server':<10} {'answers/s':>10} {'msgs/s':>9} {'secs':>6} "

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 HEAP_FREEZE_INTERVAL_S = 0.25
 SLICE_PEERS = 64
+SLICE_GAP_S = 0.002
 
 
 class LoopTimers:
@@ -60,28 +61,35 @@ class Periodic:
 
 
 class SlicedOverPeers:
-    """Runs ``job(peer_ids)`` over every peer in slices, one slice per loop turn, so a
-    pass over many thousands of peers never holds the loop for long."""
+    """Runs ``job(peer_ids)`` over every peer in slices of ``SLICE_PEERS``, one slice
+    every ``SLICE_GAP_S``, so a pass over many thousands of peers never holds the loop
+    for long and does not crowd out requests while it lasts: back to back, the slices of
+    one pass over 15,000 peers took the loop's spare time for a tenth of a second and
+    answers that came meanwhile waited 20-30 ms instead of 2 (bench.scheduler)."""
 
     def __init__(self, service: SchedulerService, job: Callable[[list[str]], object]) -> None:
         self.service, self.job = service, job
         self._pending: list[str] = []
+        self._next = 0
 
     def __call__(self) -> None:
-        if self._pending:
+        if self._next < len(self._pending):
             return  # the last pass is still going
-        self._pending = list(self.service.resources.peers)
+        self._pending, self._next = list(self.service.resources.peers), 0
         self._step()
 
     def _step(self) -> None:
-        chunk, self._pending = self._pending[:SLICE_PEERS], self._pending[SLICE_PEERS:]
+        start = self._next
+        self._next = min(start + SLICE_PEERS, len(self._pending))
         try:
-            self.job(chunk)
+            self.job(self._pending[start : self._next])
         except Exception:
             log.exception("a pass over peers failed")
-            self._pending = []
-        if self._pending:
-            asyncio.get_running_loop().call_soon(self._step)
+            self._next = len(self._pending)
+        if self._next < len(self._pending):
+            asyncio.get_running_loop().call_later(SLICE_GAP_S, self._step)
+        else:
+            self._pending, self._next = [], 0
 
 
 class HeapFreezer:
