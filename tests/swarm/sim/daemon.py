@@ -17,6 +17,7 @@ restarts, a running download re-registers (with the pieces it has) instead of fa
 
 from __future__ import annotations
 
+import random
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,8 @@ class SimDaemon:
         self.peer_id = peer_id
         self.request = request
         self.state = "idle"
-        self.planner = PiecePlanner()
+        # Seeded per daemon: the planner breaks ties at random, and a run must repeat.
+        self.planner = PiecePlanner(rng=random.Random(f"{cluster.scenario.rng_seed}:{peer_id}"))
         self.parents: dict[str, SimDaemon] = {}
         self.children: dict[SimDaemon, None] = {}  # ordered: runs repeat exactly
         self.arrival: list[int] = []
