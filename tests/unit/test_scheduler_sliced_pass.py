@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from damselfly.scheduler.server import SLICE_GAP_S, SLICE_PEERS, SlicedOverPeers
+import pytest
+
+from damselfly.scheduler.server import SLICE_GAP_S, SLICE_PEERS, SlicedOverPeers, slice_gap_s
 from tests.unit.service_harness import Harness
 
 
@@ -33,7 +35,7 @@ def test_a_pass_visits_every_peer_once_in_slices_spaced_in_time() -> None:
             if len(slices) == 4:
                 passed.set()
 
-        sliced = SlicedOverPeers(h.service, job)
+        sliced = SlicedOverPeers(h.service, job, within_s=10.0)
         sliced()
         sliced()  # a pass is under way: no second one
         await asyncio.wait_for(passed.wait(), 5)
@@ -57,9 +59,26 @@ def test_a_failing_slice_ends_the_pass_and_the_next_pass_starts_over() -> None:
         raise RuntimeError("boom")
 
     async def scenario() -> None:
-        sliced = SlicedOverPeers(h.service, job)
+        sliced = SlicedOverPeers(h.service, job, within_s=10.0)
         sliced()
         sliced()  # the failed pass is over: this one starts
         assert calls == [SLICE_PEERS, SLICE_PEERS]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("peers", "within_s", "gap_s"),
+    [
+        (15_000, 5.0, SLICE_GAP_S),  # peer GC every 10 s: the usual gap
+        (15_000, 0.5, SLICE_GAP_S),  # 235 slices of 2 ms fit in half a second
+        (64_000, 0.5, 0.5 / 1000),  # 1,000 slices: closer together
+        (0, 0.5, SLICE_GAP_S),
+    ],
+)
+def test_slices_come_closer_when_a_pass_would_not_end_in_time(
+    peers: int, within_s: float, gap_s: float
+) -> None:
+    assert slice_gap_s(peers, within_s) == pytest.approx(gap_s)
+    slices = -(-peers // SLICE_PEERS)
+    assert (slices - 1) * slice_gap_s(peers, within_s) <= within_s

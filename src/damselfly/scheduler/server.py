@@ -60,22 +60,35 @@ class Periodic:
             self._handle = None
 
 
+def slice_gap_s(peer_count: int, within_s: float) -> float:
+    """Time between two slices of a pass over ``peer_count`` peers: ``SLICE_GAP_S``, or
+    less when the pass would not otherwise end within ``within_s``."""
+    slices = -(-peer_count // SLICE_PEERS)
+    return min(SLICE_GAP_S, within_s / max(1, slices))
+
+
 class SlicedOverPeers:
     """Runs ``job(peer_ids)`` over every peer in slices of ``SLICE_PEERS``, one slice
     every ``SLICE_GAP_S``, so a pass over many thousands of peers never holds the loop
     for long and does not crowd out requests while it lasts: back to back, the slices of
     one pass over 15,000 peers took the loop's spare time for a tenth of a second and
-    answers that came meanwhile waited 20-30 ms instead of 2 (bench.scheduler)."""
+    answers that came meanwhile waited 20-30 ms instead of 2 (bench.scheduler). With so
+    many peers that the slices would not fit in ``within_s``, they come closer together:
+    a pass ends before the next one is due."""
 
-    def __init__(self, service: SchedulerService, job: Callable[[list[str]], object]) -> None:
-        self.service, self.job = service, job
+    def __init__(
+        self, service: SchedulerService, job: Callable[[list[str]], object], within_s: float
+    ) -> None:
+        self.service, self.job, self.within_s = service, job, within_s
         self._pending: list[str] = []
         self._next = 0
+        self._gap_s = SLICE_GAP_S
 
     def __call__(self) -> None:
         if self._next < len(self._pending):
             return  # the last pass is still going
         self._pending, self._next = list(self.service.resources.peers), 0
+        self._gap_s = slice_gap_s(len(self._pending), self.within_s)
         self._step()
 
     def _step(self) -> None:
@@ -87,7 +100,7 @@ class SlicedOverPeers:
             log.exception("a pass over peers failed")
             self._next = len(self._pending)
         if self._next < len(self._pending):
-            asyncio.get_running_loop().call_later(SLICE_GAP_S, self._step)
+            asyncio.get_running_loop().call_later(self._gap_s, self._step)
         else:
             self._pending, self._next = [], 0
 
@@ -138,14 +151,16 @@ class SchedulerServer:
             Periodic(
                 "peer gc",
                 gc.peer_gc_interval_s,
-                SlicedOverPeers(self.service, self.service.gc_peers),
+                SlicedOverPeers(self.service, self.service.gc_peers, gc.peer_gc_interval_s / 2),
             ),
             Periodic("task gc", gc.task_gc_interval_s, self.service.gc_tasks),
             Periodic("host gc", gc.host_gc_interval_s, self.service.gc_hosts),
         ]
         self.jobs.append(Periodic("heap", HEAP_FREEZE_INTERVAL_S, HeapFreezer()))
         if config.scheduling.push_interval_s > 0:
-            rebalance = SlicedOverPeers(self.service, self.service.rebalance)
+            rebalance = SlicedOverPeers(
+                self.service, self.service.rebalance, config.scheduling.push_interval_s / 2
+            )
             self.jobs.append(Periodic("parents", config.scheduling.push_interval_s, rebalance))
         self._server: grpc.aio.Server | None = None
         self._metrics_runner: web.AppRunner | None = None
