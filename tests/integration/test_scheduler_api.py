@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from damselfly.api.gen.common.v1 import common_pb2
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as pb
@@ -134,5 +135,46 @@ def test_metrics_endpoint_counts_requests() -> None:
         assert "damselfly_scheduler_stat_task_failure_total 1.0" in text
         assert 'damselfly_scheduler_traffic_total{host_type="normal"' in text
         assert "damselfly_scheduler_download_peer_duration_milliseconds_count" in text
+
+    run(scenario)
+
+
+def test_one_connection_holds_more_than_a_hundred_announce_streams() -> None:
+    """A daemon talks over one connection, one stream per download: the 101st download
+    must not wait for one of the first hundred to end (HTTP/2's usual stream limit)."""
+    streams = 150
+
+    async def scenario(server: SchedulerServer, stub: pb_grpc.SchedulerAsyncStub) -> None:
+        await stub.AnnounceHost(pb.AnnounceHostRequest(host=host("a")))
+        calls = [stub.AnnouncePeer() for _ in range(streams)]  # type: ignore[call-arg]
+
+        async def register_all() -> list[pb.AnnouncePeerResponse]:
+            for index, call in enumerate(calls):
+                await call.write(request("host-a", f"peer-{index}", register_peer=register()))
+            replies = await asyncio.gather(*(c.read() for c in calls))
+            return [cast(pb.AnnouncePeerResponse, reply) for reply in replies]
+
+        try:
+            answers = await asyncio.wait_for(register_all(), 10)
+            kinds = {answer.WhichOneof("response") for answer in answers}
+            assert len(answers) == streams
+            assert kinds <= {"need_back_to_source", "normal_task"}, kinds
+        finally:
+            for call in calls:
+                call.cancel()
+
+    run(scenario)
+
+
+def test_health_check_serves_the_scheduler() -> None:
+    async def scenario(server: SchedulerServer, stub: pb_grpc.SchedulerAsyncStub) -> None:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for service in ("", "damselfly.scheduler.v1.Scheduler"):
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as unknown:
+                await health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+            assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
     run(scenario)

@@ -1,4 +1,9 @@
-"""gRPC adapter of the scheduler: protobuf in, service calls, protobuf out."""
+"""gRPC adapter of the scheduler: protobuf in, service calls, protobuf out.
+
+Served by grpclib (``common/grpclib_server.py``): each handler gets the call's stream,
+reads requests with ``recv_message`` and answers with ``send_message``; our errors leave
+as gRPC statuses that carry their code (``grpc_error``).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,16 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
 
-import grpc
+from grpclib.const import Cardinality, Handler
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+from grpclib.server import Stream
+from h2.exceptions import H2Error
 
 from damselfly.api import convert
 from damselfly.api.gen.common.v1 import common_pb2
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as pb
-from damselfly.api.gen.scheduler.v1 import scheduler_pb2_grpc as pb_grpc
-from damselfly.common.grpc_helpers import abort_with, translate_unary
+from damselfly.common.grpclib_server import grpc_error, unary
 from damselfly.core.errors import Code, DamselflyError, InternalError, InvalidArgument
 from damselfly.core.ids import is_task_id
 from damselfly.core.models import HostType, Traffic
@@ -31,6 +36,8 @@ from damselfly.scheduler.responses import (
 from damselfly.scheduler.service import SchedulerService
 
 log = logging.getLogger(__name__)
+
+SERVICE = "/damselfly.scheduler.v1.Scheduler/"
 
 # Messages that run a scheduling decision: timed into schedule_duration_milliseconds.
 _SCHEDULING = frozenset({"register_peer", "reschedule_peer"})
@@ -76,14 +83,11 @@ def host_to_pb(host: Host) -> common_pb2.Host:
     return msg
 
 
-EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
-
-
 class _Outbox:
     """Answers for one AnnouncePeer stream, written in order, one write at a time."""
 
-    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        self.context = context
+    def __init__(self, stream: Stream[pb.AnnouncePeerRequest, pb.AnnouncePeerResponse]) -> None:
+        self.stream = stream
         self.queue: deque[pb.AnnouncePeerResponse] = deque()
         self.handling = False
         self.closed = False
@@ -100,7 +104,7 @@ class _Outbox:
     async def _later(self) -> None:
         try:
             await self.flush()
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError) as exc:
+        except (OSError, GRPCError, ProtocolError, StreamTerminatedError, H2Error) as exc:
             log.debug("late answer not delivered: %s", exc)
         finally:
             self._task = None
@@ -113,20 +117,48 @@ class _Outbox:
         self._writing = True
         try:
             while self.queue and not self.closed:
-                await self.context.write(self.queue.popleft())
+                await self.stream.send_message(self.queue.popleft())
         finally:
             self._writing = False
 
 
-class SchedulerRpc(pb_grpc.SchedulerServicer):
+class SchedulerRpc:
     def __init__(self, service: SchedulerService) -> None:
         self.service = service
         self.metrics: SchedulerMetrics = service.metrics
 
-    @translate_unary
-    async def AnnounceHost(
-        self, request: pb.AnnounceHostRequest, context: Any
-    ) -> pb.AnnounceHostResponse:
+    def __mapping__(self) -> dict[str, Handler]:
+        """grpclib's table: method path -> handler, cardinality, message types."""
+        unary, stream = Cardinality.UNARY_UNARY, Cardinality.STREAM_STREAM
+        return {
+            SERVICE + "AnnounceHost": Handler(
+                self.AnnounceHost, unary, pb.AnnounceHostRequest, pb.AnnounceHostResponse
+            ),
+            SERVICE + "LeaveHost": Handler(
+                self.LeaveHost, unary, pb.LeaveHostRequest, pb.LeaveHostResponse
+            ),
+            SERVICE + "DeleteHost": Handler(
+                self.DeleteHost, unary, pb.DeleteHostRequest, pb.DeleteHostResponse
+            ),
+            SERVICE + "ListHosts": Handler(
+                self.ListHosts, unary, pb.ListHostsRequest, pb.ListHostsResponse
+            ),
+            SERVICE + "StatTask": Handler(
+                self.StatTask, unary, pb.StatTaskRequest, pb.StatTaskResponse
+            ),
+            SERVICE + "StatPeer": Handler(
+                self.StatPeer, unary, pb.StatPeerRequest, pb.StatPeerResponse
+            ),
+            SERVICE + "DeleteTask": Handler(
+                self.DeleteTask, unary, pb.DeleteTaskRequest, pb.DeleteTaskResponse
+            ),
+            SERVICE + "AnnouncePeer": Handler(
+                self.AnnouncePeer, stream, pb.AnnouncePeerRequest, pb.AnnouncePeerResponse
+            ),
+        }
+
+    @unary
+    async def AnnounceHost(self, request: pb.AnnounceHostRequest) -> pb.AnnounceHostResponse:
         host = request.host
         if not host.id or not host.ip or host.download_port <= 0:
             self.metrics.count("announce_host", failed=True)
@@ -141,22 +173,20 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
         )
         return pb.AnnounceHostResponse()
 
-    @translate_unary
-    async def LeaveHost(self, request: pb.LeaveHostRequest, context: Any) -> pb.LeaveHostResponse:
+    @unary
+    async def LeaveHost(self, request: pb.LeaveHostRequest) -> pb.LeaveHostResponse:
         self.metrics.count("leave_host")
         self.service.leave_host(request.host_id)
         return pb.LeaveHostResponse()
 
-    @translate_unary
-    async def DeleteHost(
-        self, request: pb.DeleteHostRequest, context: Any
-    ) -> pb.DeleteHostResponse:
+    @unary
+    async def DeleteHost(self, request: pb.DeleteHostRequest) -> pb.DeleteHostResponse:
         self.metrics.count("leave_host")
         self.service.delete_host(request.host_id)
         return pb.DeleteHostResponse()
 
-    @translate_unary
-    async def ListHosts(self, request: pb.ListHostsRequest, context: Any) -> pb.ListHostsResponse:
+    @unary
+    async def ListHosts(self, request: pb.ListHostsRequest) -> pb.ListHostsResponse:
         self.metrics.count("list_hosts")
         kind = HostType(request.type) if request.HasField("type") else None
         return pb.ListHostsResponse(
@@ -172,8 +202,8 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
             ]
         )
 
-    @translate_unary
-    async def StatTask(self, request: pb.StatTaskRequest, context: Any) -> pb.StatTaskResponse:
+    @unary
+    async def StatTask(self, request: pb.StatTaskRequest) -> pb.StatTaskResponse:
         try:
             task = self.service.stat_task(request.task_id)
         except DamselflyError:
@@ -191,8 +221,8 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
             size_scope=task.size_scope().value,
         )
 
-    @translate_unary
-    async def StatPeer(self, request: pb.StatPeerRequest, context: Any) -> pb.StatPeerResponse:
+    @unary
+    async def StatPeer(self, request: pb.StatPeerRequest) -> pb.StatPeerResponse:
         try:
             peer = self.service.stat_peer(request.peer_id)
         except DamselflyError:
@@ -210,10 +240,8 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
             child_count=graph.out_degree(peer.id),
         )
 
-    @translate_unary
-    async def DeleteTask(
-        self, request: pb.DeleteTaskRequest, context: Any
-    ) -> pb.DeleteTaskResponse:
+    @unary
+    async def DeleteTask(self, request: pb.DeleteTaskRequest) -> pb.DeleteTaskResponse:
         try:
             count = self.service.delete_task(request.task_id, request.host_id)
         except DamselflyError:
@@ -222,19 +250,16 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
         self.metrics.count("leave_task")
         return pb.DeleteTaskResponse(deleted_peer_count=count)
 
-    async def AnnouncePeer(  # type: ignore[override]  # the read/write API returns None
-        self,
-        request_iterator: AsyncIterator[pb.AnnouncePeerRequest],
-        context: grpc.aio.ServicerContext[Any, Any],
+    async def AnnouncePeer(
+        self, stream: Stream[pb.AnnouncePeerRequest, pb.AnnouncePeerResponse]
     ) -> None:
-        """Read with ``context.read`` and write with ``context.write`` (a third faster
-        than an async generator here): an answer to a request goes out before the next
-        read; one the service sends later (a wake-up, a pushed parent) goes out from a
-        task of its own, never two writes at once."""
-        outbox = _Outbox(context)
+        """An answer to a request goes out before the next read; one the service sends
+        later (a wake-up, a pushed parent) goes out from a task of its own, never two
+        writes at once."""
+        outbox = _Outbox(stream)
         peer_ids: set[str] = set()
         try:
-            while (request := await context.read()) is not EOF:
+            while (request := await stream.recv_message()) is not None:
                 peer_ids.add(request.peer_id)
                 outbox.handling = True
                 try:
@@ -245,13 +270,15 @@ class SchedulerRpc(pb_grpc.SchedulerServicer):
                     await outbox.flush()
         except DamselflyError as exc:
             self.metrics.count("announce_peer", failed=True)
-            await abort_with(context, exc)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
+            outbox.closed = True
+            raise grpc_error(exc) from None
+        except (asyncio.CancelledError, GRPCError):
             raise
         except Exception:
             log.exception("announce stream failed")
             self.metrics.count("announce_peer", failed=True)
-            await abort_with(context, InternalError("the scheduler failed on this stream"))
+            outbox.closed = True
+            raise grpc_error(InternalError("the scheduler failed on this stream")) from None
         else:
             self.metrics.count("announce_peer")
         finally:

@@ -10,12 +10,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
 from aiohttp import web
 
-from damselfly.api.gen.scheduler.v1 import scheduler_pb2_grpc
 from damselfly.common.clock import SystemClock
-from damselfly.common.grpc_helpers import add_health, bind, mark_serving, new_server
+from damselfly.common.grpclib_server import GrpclibServer
 from damselfly.core.models import DownloadRequest, HostInfo
 from damselfly.scheduler.config import SchedulerConfig
 from damselfly.scheduler.metrics import SchedulerMetrics
@@ -162,7 +160,7 @@ class SchedulerServer:
                 self.service, self.service.rebalance, config.scheduling.push_interval_s / 2
             )
             self.jobs.append(Periodic("parents", config.scheduling.push_interval_s, rebalance))
-        self._server: grpc.aio.Server | None = None
+        self._server: GrpclibServer | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.port = 0
         self.metrics_port = 0
@@ -183,12 +181,8 @@ class SchedulerServer:
         return f"{self.config.server.listen_ip}:{self.port}"
 
     async def start(self) -> None:
-        server = new_server()
-        scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerRpc(self.service), server)
-        health = add_health(server)
-        self.port = bind(server, f"{self.config.server.listen_ip}:{self.config.server.port}")
-        await server.start()
-        await mark_serving(health, "damselfly.scheduler.v1.Scheduler")
+        server = GrpclibServer([SchedulerRpc(self.service)])
+        self.port = await server.start(self.config.server.listen_ip, self.config.server.port)
         self._server = server
         gc.freeze()  # what start-up built stays: keep it out of every collection
         for job in self.jobs:
@@ -219,7 +213,7 @@ class SchedulerServer:
         for job in self.jobs:
             job.stop()
         if self._server is not None:
-            await self._server.stop(grace=1.0)
+            await self._server.stop(grace_s=1.0)
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
         await self.seeds.close()
