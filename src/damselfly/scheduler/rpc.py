@@ -38,6 +38,15 @@ from damselfly.scheduler.service import SchedulerService
 log = logging.getLogger(__name__)
 
 SERVICE = "/damselfly.scheduler.v1.Scheduler/"
+_UNARY_METHODS = (
+    "AnnounceHost",
+    "LeaveHost",
+    "DeleteHost",
+    "ListHosts",
+    "StatTask",
+    "StatPeer",
+    "DeleteTask",
+)
 
 # Messages that run a scheduling decision: timed into schedule_duration_milliseconds.
 _SCHEDULING = frozenset({"register_peer", "reschedule_peer"})
@@ -128,34 +137,24 @@ class SchedulerRpc:
         self.metrics: SchedulerMetrics = service.metrics
 
     def __mapping__(self) -> dict[str, Handler]:
-        """grpclib's table: method path -> handler, cardinality, message types."""
-        unary, stream = Cardinality.UNARY_UNARY, Cardinality.STREAM_STREAM
-        return {
-            SERVICE + "AnnounceHost": Handler(
-                self.AnnounceHost, unary, pb.AnnounceHostRequest, pb.AnnounceHostResponse
-            ),
-            SERVICE + "LeaveHost": Handler(
-                self.LeaveHost, unary, pb.LeaveHostRequest, pb.LeaveHostResponse
-            ),
-            SERVICE + "DeleteHost": Handler(
-                self.DeleteHost, unary, pb.DeleteHostRequest, pb.DeleteHostResponse
-            ),
-            SERVICE + "ListHosts": Handler(
-                self.ListHosts, unary, pb.ListHostsRequest, pb.ListHostsResponse
-            ),
-            SERVICE + "StatTask": Handler(
-                self.StatTask, unary, pb.StatTaskRequest, pb.StatTaskResponse
-            ),
-            SERVICE + "StatPeer": Handler(
-                self.StatPeer, unary, pb.StatPeerRequest, pb.StatPeerResponse
-            ),
-            SERVICE + "DeleteTask": Handler(
-                self.DeleteTask, unary, pb.DeleteTaskRequest, pb.DeleteTaskResponse
-            ),
-            SERVICE + "AnnouncePeer": Handler(
-                self.AnnouncePeer, stream, pb.AnnouncePeerRequest, pb.AnnouncePeerResponse
-            ),
+        """grpclib's table: method path -> handler, cardinality, message types (every
+        unary method ``X`` takes ``XRequest`` and answers ``XResponse``)."""
+        table = {
+            SERVICE + name: Handler(
+                getattr(self, name),
+                Cardinality.UNARY_UNARY,
+                getattr(pb, f"{name}Request"),
+                getattr(pb, f"{name}Response"),
+            )
+            for name in _UNARY_METHODS
         }
+        table[SERVICE + "AnnouncePeer"] = Handler(
+            self.AnnouncePeer,
+            Cardinality.STREAM_STREAM,
+            pb.AnnouncePeerRequest,
+            pb.AnnouncePeerResponse,
+        )
+        return table
 
     @unary
     async def AnnounceHost(self, request: pb.AnnounceHostRequest) -> pb.AnnounceHostResponse:
