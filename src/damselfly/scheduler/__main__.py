@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+
+import uvloop
 
 from damselfly.common.config import load_config
 from damselfly.common.logs import setup_logging
@@ -26,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scheduler: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level, "scheduler")
-    asyncio.run(run_until_signal([SchedulerServer(config)]))
+    # uvloop: the scheduler is all small messages on the event loop (grpclib parses
+    # HTTP/2 there), where uvloop's cheaper callbacks and transports pay. Daemons keep
+    # asyncio's loop: uvloop has no loop.sendfile, which their piece server needs.
+    uvloop.run(run_until_signal([SchedulerServer(config)]))
     return 0
 
 
