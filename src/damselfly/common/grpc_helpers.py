@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -56,26 +56,10 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: Damself
     await context.abort(grpc_status(error), encode_details(error))
 
 
-def translate_unary(
-    func: Callable[..., Awaitable[T]],
-) -> Callable[..., Awaitable[T]]:
-    """Turn our errors raised by a unary handler into gRPC statuses."""
-
-    @functools.wraps(func)
-    async def wrapper(self: Any, request: Any, context: Any) -> T:
-        try:
-            return await func(self, request, context)
-        except DamselflyError as exc:
-            await abort_with(context, exc)
-            raise AssertionError("abort returned") from exc
-
-    return wrapper
-
-
 def translate_stream(
     func: Callable[..., AsyncIterator[T]],
 ) -> Callable[..., AsyncIterator[T]]:
-    """Same as ``translate_unary`` for server-streaming handlers."""
+    """Turn our errors raised by a server-streaming handler into gRPC statuses."""
 
     @functools.wraps(func)
     async def wrapper(self: Any, request: Any, context: Any) -> AsyncIterator[T]:

@@ -269,14 +269,12 @@ class SchedulerRpc:
                     await outbox.flush()
         except DamselflyError as exc:
             self.metrics.count("announce_peer", failed=True)
-            outbox.closed = True
             raise grpc_error(exc) from None
         except (asyncio.CancelledError, GRPCError):
             raise
         except Exception:
             log.exception("announce stream failed")
             self.metrics.count("announce_peer", failed=True)
-            outbox.closed = True
             raise grpc_error(InternalError("the scheduler failed on this stream")) from None
         else:
             self.metrics.count("announce_peer")

@@ -146,24 +146,28 @@ class SchedulerServer:
         )
         gc = config.gc
         self.jobs = [
-            Periodic(
-                "peer gc",
-                gc.peer_gc_interval_s,
-                SlicedOverPeers(self.service, self.service.gc_peers, gc.peer_gc_interval_s / 2),
-            ),
+            self._pass_over_peers("peer gc", gc.peer_gc_interval_s, self.service.gc_peers),
             Periodic("task gc", gc.task_gc_interval_s, self.service.gc_tasks),
             Periodic("host gc", gc.host_gc_interval_s, self.service.gc_hosts),
         ]
         self.jobs.append(Periodic("heap", HEAP_FREEZE_INTERVAL_S, HeapFreezer()))
         if config.scheduling.push_interval_s > 0:
-            rebalance = SlicedOverPeers(
-                self.service, self.service.rebalance, config.scheduling.push_interval_s / 2
+            self.jobs.append(
+                self._pass_over_peers(
+                    "parents", config.scheduling.push_interval_s, self.service.rebalance
+                )
             )
-            self.jobs.append(Periodic("parents", config.scheduling.push_interval_s, rebalance))
         self._server: GrpclibServer | None = None
         self._metrics_runner: web.AppRunner | None = None
         self.port = 0
         self.metrics_port = 0
+
+    def _pass_over_peers(
+        self, name: str, interval_s: float, job: Callable[[list[str]], object]
+    ) -> Periodic:
+        """``job`` over every peer each ``interval_s``, in slices spread over at most
+        half the interval."""
+        return Periodic(name, interval_s, SlicedOverPeers(self.service, job, interval_s / 2))
 
     def _trigger_seed(self, seed: HostInfo, task_id: str, download: DownloadRequest) -> None:
         self.seeds.trigger(seed, task_id, download)
