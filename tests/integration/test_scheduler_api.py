@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -176,5 +178,50 @@ def test_health_check_serves_the_scheduler() -> None:
             with pytest.raises(grpc.aio.AioRpcError) as unknown:
                 await health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
             assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+    run(scenario)
+
+
+def accepted_sockets(port: int) -> list[socket.socket]:
+    """This process's TCP connections accepted on ``port`` (the server runs in-process)."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        try:
+            tcp = sock.type == socket.SOCK_STREAM and sock.family == socket.AF_INET
+            if tcp and sock.getsockname()[1] == port and sock.getpeername():
+                found.append(sock)
+                continue
+        except OSError:
+            pass
+        sock.close()
+    return found
+
+
+def test_answers_leave_without_waiting_for_acks() -> None:
+    """An answer sent while the peer is quiet (a parent found for a waiting peer) is a
+    HEADERS and a DATA write: with Nagle's algorithm on, the second waited for the
+    peer's delayed ACK, 40 ms on every such answer."""
+
+    async def scenario(server: SchedulerServer, stub: pb_grpc.SchedulerAsyncStub) -> None:
+        await stub.AnnounceHost(pb.AnnounceHostRequest(host=host("a")))
+        call = stub.AnnouncePeer()  # type: ignore[call-arg]
+        try:
+            await call.write(request("host-a", "peer-a", register_peer=register()))
+            await asyncio.wait_for(call.read(), 10)
+            port = int(server.address.rsplit(":", 1)[1])
+            accepted = accepted_sockets(port)
+            try:
+                assert accepted, "no connection to the scheduler found"
+                for sock in accepted:
+                    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            finally:
+                for sock in accepted:
+                    sock.close()
+        finally:
+            call.cancel()
 
     run(scenario)
