@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from damselfly.api.local import download_to_json
+from damselfly.api.download_json import download_to_json
 from damselfly.cli import daemon_client
 from damselfly.core.models import ByteRange, DownloadRequest
 from damselfly.daemon.download.task_manager import Progress, validate

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from damselfly.api.local import download_to_json
+from damselfly.api.download_json import download_to_json
 from damselfly.cli import daemon_client
 from damselfly.core.errors import InvalidArgument, NotFound, OriginError
 from damselfly.core.models import DownloadRequest

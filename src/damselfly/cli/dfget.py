@@ -10,9 +10,12 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+
+# Types for mypy only: importing typing costs a CLI's start about 2 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 DEFAULT_SOCKET = "/var/run/damselfly/dfdaemon.sock"
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -145,43 +148,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def make_request(args: argparse.Namespace) -> Any:
-    from damselfly.core.models import ByteRange, DownloadRequest, Priority
-
+def make_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The download request in the local API's JSON form (``api/download_json.py``): the
+    daemon checks it like any client's, and dfget starts without importing the models."""
     headers = dict(parse_header(h) for h in args.header)
     range_text = args.range
     for name in [n for n in headers if n.lower() == "range"]:
         range_text = range_text or headers[name]
         del headers[name]
-    byte_range = ByteRange(*parse_range(range_text)) if range_text else None
-    return DownloadRequest(
-        url=args.url,
-        output_path=str(Path(args.output).expanduser().absolute()),
-        digest=args.digest,
-        tag=args.tag,
-        application=args.application,
-        filtered_query_params=args.filtered_query_param,
-        headers=headers,
-        piece_length=parse_size(args.piece_length) if args.piece_length else None,
-        priority=Priority(args.priority),
-        disable_back_to_source=args.disable_back_to_source,
-        timeout_s=parse_duration(args.timeout),
-        rate_limit=parse_size(args.rate_limit) if args.rate_limit else 0,
-        range=byte_range,
-        overwrite=args.overwrite,
-        force_hard_link=args.force_hard_link,
-        content_for_calculating_task_id=args.content_for_calculating_task_id,
-    )
+    byte_range = None
+    if range_text:
+        start, length = parse_range(range_text)
+        byte_range = {"start": start, "length": length}
+    return {
+        "url": args.url,
+        "output_path": os.path.abspath(os.path.expanduser(args.output)),
+        "digest": args.digest,
+        "tag": args.tag,
+        "application": args.application,
+        "filtered_query_params": args.filtered_query_param,
+        "headers": headers,
+        "piece_length": parse_size(args.piece_length) if args.piece_length else None,
+        "priority": args.priority,
+        "disable_back_to_source": args.disable_back_to_source,
+        "timeout_s": parse_duration(args.timeout),
+        "rate_limit": parse_size(args.rate_limit) if args.rate_limit else 0,
+        "range": byte_range,
+        "overwrite": args.overwrite,
+        "force_hard_link": args.force_hard_link,
+        "content_for_calculating_task_id": args.content_for_calculating_task_id,
+    }
 
 
-def _from_daemon(request: Any, socket_path: str) -> Iterator[dict[str, Any]]:
-    from damselfly.api.local import download_to_json
+def _from_daemon(request: dict[str, Any], socket_path: str) -> Iterator[dict[str, Any]]:
     from damselfly.cli import daemon_client
 
-    return daemon_client.download(download_to_json(request), socket_path)
+    return daemon_client.download(request, socket_path)
 
 
-def _embedded(request: Any, data_dir: Path, verbose: bool) -> Iterator[dict[str, Any]]:
+def _embedded(request: dict[str, Any], data_dir: str, verbose: bool) -> Iterator[dict[str, Any]]:
     """The embedded peer's events, in the local API's shape; its event loop runs while
     dfget waits for the next event. It logs on stderr only with ``verbose``."""
     import asyncio
@@ -195,12 +200,15 @@ def _embedded(request: Any, data_dir: Path, verbose: bool) -> Iterator[dict[str,
         logging.getLogger().addHandler(logging.NullHandler())
         logging.getLogger().setLevel(logging.CRITICAL)
 
+    from pathlib import Path
+
+    from damselfly.api.download_json import download_from_json
     from damselfly.daemon.download.task_manager import Started
     from damselfly.daemon.embedded import embedded_download
     from damselfly.daemon.local_api import event_to_json
 
     loop = asyncio.new_event_loop()
-    events = embedded_download(request, data_dir)
+    events = embedded_download(download_from_json(request), Path(data_dir))
     task_id = ""
     try:
         while True:
@@ -244,12 +252,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         events = _from_daemon(request, args.daemon_sock)
         mode = "daemon"
     else:
-        data_dir = Path(args.embedded_dir or Path.home() / ".cache" / "damselfly" / "dfget")
+        data_dir = args.embedded_dir or os.path.expanduser("~/.cache/damselfly/dfget")
         events = _embedded(request, data_dir, args.verbose)
         mode = "embedded"
     show = not args.no_progress and not args.json and sys.stderr.isatty()
     result: dict[str, Any] = {}
-    with ProgressView(show, Path(request.output_path).name) as view:
+    with ProgressView(show, os.path.basename(request["output_path"])) as view:
         for event in events:
             if "started" in event:
                 view.start(event["started"]["content_length"])
@@ -262,7 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result = {
                     "ok": True,
                     "task_id": done["task_id"],
-                    "output": request.output_path,
+                    "output": request["output_path"],
                     "content_length": done["content_length"],
                     "seconds": round(time.monotonic() - began, 3),
                     "mode": mode,

@@ -14,14 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from damselfly.api.local import (
-    DOWNLOAD_PATH,
-    MAX_BODY,
-    TASKS_PATH,
-    download_from_json,
-    error_to_json,
-    traffic_to_json,
-)
+from damselfly.api.download_json import download_from_json, traffic_to_json
+from damselfly.api.local import DOWNLOAD_PATH, MAX_BODY, TASKS_PATH, error_to_json
 from damselfly.api.status import http_status
 from damselfly.common.http_head import MalformedHead, parse_request_head, status_line
 from damselfly.core.errors import DamselflyError, InternalError, InvalidArgument, NotFound

@@ -138,7 +138,10 @@ class LocalCluster:
     def dfget_command(
         self, daemon: Daemon | None, url: str, output: Path, *extra: str
     ) -> list[str]:
-        args = [self.python, "-m", "damselfly.cli.dfget", url, "-O", str(output), "--json"]
+        # The installed command, as users run it (``python -m`` adds runpy to its start).
+        script = Path(self.python).parent / "dfget"
+        command = [str(script)] if script.exists() else [self.python, "-m", "damselfly.cli.dfget"]
+        args = [*command, url, "-O", str(output), "--json"]
         if daemon is not None:
             args += ["--daemon-sock", daemon.socket]
         else:
