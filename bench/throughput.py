@@ -5,15 +5,15 @@ another peer fetches the task from peers that hold it; (D) dfget local: the daem
 already holds the task. Ratios are time / curl time. Usage:
 ``python -m bench.throughput --size 1GiB --json``
 
-This machine is a VM whose memory the host backs on first touch: the first write to
-fresh memory costs several times a later one (1 GiB into tmpfs: 1.3-1.9 s cold, 0.4-0.5
-s once touched), and it lands on whichever case meets it. So the run first writes and
-deletes as much as the run will store on the work filesystem (the source, curl's copy,
-and three daemons' copies a round), then repeats all four cases ``--rounds`` times (a
-new tag per round makes a new task) and reports each case's best. The warm-up helps
-only in part: this VM hands freed pages back to its host at once
-(``/sys/module/page_reporting/parameters/min_free_ms`` is 0), so the best of the rounds
-is what evens the cases out.
+Each of ``--rounds`` rounds starts a fresh cluster (so cold is cold and the round's
+copies are freed after it), runs the four cases, and each case's best round counts.
+This machine is a VM whose host backs guest memory on first touch and takes freed pages
+back within seconds (``/sys/module/page_reporting/parameters/min_free_ms`` is 0): a
+writer that meets unbacked pages runs 3-4 times slower (curl alike), and it used to
+land on whichever case came after the backed pages ran out (warm took 3.0-3.2 s in four
+rounds of five where it takes 0.7). So right before each case the bench writes and
+deletes twice the file's size (cold stores two copies), and every case starts with the
+same just-backed memory. The table also shows each case's median round.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from damselfly.core import units
@@ -58,7 +60,8 @@ def timed(command: list[str]) -> tuple[float, str]:
 
 
 def touch_memory(folder: Path, size: int) -> None:
-    """Write and delete ``size`` bytes in ``folder`` so later writers find touched pages."""
+    """Write and delete ``size`` bytes in ``folder``: the next writer gets pages this VM's
+    host has just backed (see the module's docstring)."""
     scratch = folder / "warm-up.bin"
     chunk = bytes(4 << 20)
     with scratch.open("wb") as out:
@@ -72,12 +75,53 @@ def drop_output(path: Path) -> None:
         path.unlink()
 
 
+CASES = ("curl", "cold", "warm", "local")
+TARGETS = {"curl": "", "cold": "<= 1.3", "warm": "<= 0.8", "local": "<= 0.3"}
+
+
+@dataclass
+class Round:
+    """What every round needs: the source, where outputs go, and what they must hash to."""
+
+    files: Path
+    out: Path
+    expected: str
+    size: int
+
+    def case(self, name: str, command: list[str]) -> tuple[float, str]:
+        # Each case writes at most two copies (cold: the seed's and the peer's).
+        touch_memory(self.out.parent, 2 * self.size)
+        seconds, stdout = timed(command)
+        if name != "curl" and sha256_of(self.out) != self.expected:
+            raise SystemExit(f"{name}: output does not match the source")
+        drop_output(self.out)
+        return seconds, stdout
+
+    def run(self, cluster: LocalCluster) -> tuple[dict[str, float], float]:
+        """The four cases on a fresh cluster: their seconds, and the daemons' peak RSS."""
+        cluster.start_origin(self.files)
+        cluster.start_up()
+        first = cluster.start_daemon("daemon1")
+        second = cluster.start_daemon("daemon2")
+        url = cluster.url("blob.bin")
+        curl = shutil.which("curl")
+        if curl is None:
+            raise SystemExit("curl is not installed; apt-get install curl")
+        seconds = {"curl": self.case("curl", [curl, "-sS", "-o", str(self.out), url])[0]}
+        for name, daemon in (("cold", first), ("warm", second), ("local", first)):
+            command = cluster.dfget_command(daemon, url, self.out, "--no-progress")
+            seconds[name], stdout = self.case(name, command)
+            traffic = json.loads(stdout.strip().splitlines()[-1])["traffic"]
+            print(f"  {name}: {seconds[name]:.3f} s {traffic}", file=sys.stderr)
+        return seconds, max(peak_rss_mb(d.proc.pid) for d in cluster.daemons)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="1GiB")
     parser.add_argument("--json", action="store_true", help="print the JSON line last")
     parser.add_argument("--workdir", default="")
-    parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--rounds", type=int, default=5, help="best of this many rounds")
     args = parser.parse_args(argv)
     size = parse_size(args.size)
     # tmpfs by default: with several GiB written per run, disk writeback would otherwise
@@ -87,51 +131,35 @@ def main(argv: list[str] | None = None) -> int:
     files = root / "files"
     files.mkdir(parents=True, exist_ok=True)
     expected = make_file(files / "blob.bin", size)
-    out = root / "out.bin"
     free = shutil.disk_usage(root).free
-    touch_memory(root, min(free // 2, (2 + 3 * args.rounds) * size))
-    results: dict[str, float] = {}
-    with LocalCluster(root / "run") as cluster:
-        cluster.start_origin(files)
-        cluster.start_up()
-        first = cluster.start_daemon("daemon1")
-        second = cluster.start_daemon("daemon2")
-        url = cluster.url("blob.bin")
-        curl = shutil.which("curl")
-        if curl is None:
-            raise SystemExit("curl is not installed; apt-get install curl")
-        for run in range(1, args.rounds + 1):
-            seconds, _ = timed([curl, "-sS", "-o", str(out), url])
-            results["curl_s"] = min(seconds, results.get("curl_s", seconds))
-            print(f"round {run} curl_s: {seconds:.3f}", file=sys.stderr)
-            drop_output(out)
-            for name, daemon in (("cold_s", first), ("warm_s", second), ("local_s", first)):
-                command = cluster.dfget_command(
-                    daemon, url, out, "--no-progress", "--tag", f"round-{run}"
-                )
-                seconds, stdout = timed(command)
-                if sha256_of(out) != expected:
-                    raise SystemExit(f"{name}: output does not match the source")
-                results[name] = min(seconds, results.get(name, seconds))
-                traffic = json.loads(stdout.strip().splitlines()[-1])["traffic"]
-                print(f"round {run} {name}: {seconds:.3f} {traffic}", file=sys.stderr)
-                drop_output(out)
-        rss = max(peak_rss_mb(d.proc.pid) for d in cluster.daemons)
+    touch_memory(root, min(free // 2, 5 * size))
+    runner = Round(files, root / "out.bin", expected, size)
+    times: dict[str, list[float]] = {case: [] for case in CASES}
+    rss = 0.0
+    for run in range(1, args.rounds + 1):
+        # A fresh cluster a round: cold is truly cold, and the round's copies are freed.
+        with LocalCluster(root / f"round-{run}") as cluster:
+            round_times, round_rss = runner.run(cluster)
+        shutil.rmtree(root / f"round-{run}", ignore_errors=True)
+        rss = max(rss, round_rss)
+        for case in CASES:
+            times[case].append(round_times[case])
+        summary_line = ", ".join(f"{c} {round_times[c]:.3f}" for c in CASES)
+        print(f"round {run}: {summary_line}", file=sys.stderr)
     shutil.rmtree(root, ignore_errors=True)
-    curl_s = results["curl_s"]
-    summary = {
-        **{k: round(v, 3) for k, v in results.items()},
-        "cold_ratio": round(results["cold_s"] / curl_s, 3),
-        "warm_ratio": round(results["warm_s"] / curl_s, 3),
-        "local_ratio": round(results["local_s"] / curl_s, 3),
-        "daemon_peak_rss_mb": round(rss, 1),
-    }
+    best = {case: min(times[case]) for case in CASES}
+    summary = {f"{case}_s": round(best[case], 3) for case in CASES}
+    for case in CASES[1:]:
+        summary[f"{case}_ratio"] = round(best[case] / best["curl"], 3)
+    summary["daemon_peak_rss_mb"] = round(rss, 1)
     mb = size / 1e6
-    print(f"{'case':<8}{'seconds':>9}{'MB/s':>9}{'ratio':>8}  target")
-    targets = {"curl": "", "cold": "<= 1.3", "warm": "<= 0.8", "local": "<= 0.3"}
-    for case, target in targets.items():
-        seconds = results[f"{case}_s"]
-        print(f"{case:<8}{seconds:>9.3f}{mb / seconds:>9.0f}{seconds / curl_s:>8.2f}  {target}")
+    print(f"{'case':<8}{'best s':>9}{'MB/s':>9}{'ratio':>8}{'median s':>10}  target")
+    for case in CASES:
+        seconds = best[case]
+        print(
+            f"{case:<8}{seconds:>9.3f}{mb / seconds:>9.0f}{seconds / best['curl']:>8.2f}"
+            f"{statistics.median(times[case]):>10.3f}  {TARGETS[case]}"
+        )
     print(f"daemon peak RSS {rss:.0f} MB (target <= 200)")
     if args.json:
         print(json.dumps(summary))
