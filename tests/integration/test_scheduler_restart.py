@@ -59,3 +59,30 @@ def test_scheduler_restart_mid_download(tmp_path: Path) -> None:
             await swarm.stop()
 
     asyncio.run(scenario())
+
+
+def test_an_idle_daemon_announces_itself_to_a_restarted_scheduler(tmp_path: Path) -> None:
+    """No download under way, so no stream breaks: the dropped connection itself must
+    make the seed announce again, long before its 30 s interval."""
+    files = tmp_path / "files"
+    files.mkdir()
+
+    async def scenario() -> None:
+        swarm = await start_swarm(tmp_path, files, peers=1)
+        try:
+            assert swarm.scheduler is not None and swarm.seed is not None
+            port = swarm.scheduler.port
+            await swarm.scheduler.stop()
+            config = SchedulerConfig.model_validate({"server": {"port": port}})
+            swarm.scheduler = SchedulerServer(config)
+            await swarm.scheduler.start()
+            hosts = swarm.scheduler.service.resources.hosts
+            expected = {swarm.seed.host_info().id, swarm.peers[0].host_info().id}
+            deadline = asyncio.get_running_loop().time() + 10
+            while not expected <= set(hosts):
+                assert asyncio.get_running_loop().time() < deadline, "hosts never re-announced"
+                await asyncio.sleep(0.05)
+        finally:
+            await swarm.stop()
+
+    asyncio.run(scenario())

@@ -70,6 +70,7 @@ class SchedulerLink:
         self._ring = HashRing(self.addresses)
         self._channels = {address: channel(address) for address in self.addresses}
         self._announcer: asyncio.Task[None] | None = None
+        self._watchers: list[asyncio.Task[None]] = []
         self._soon = asyncio.Event()
 
     @property
@@ -110,12 +111,23 @@ class SchedulerLink:
             announced = await self.announce_once()
             retry = 0.0 if announced else min(self.interval, max(0.5, retry * 2))
 
+    async def _watch(self, chan: grpc.aio.Channel) -> None:
+        """A connection to a scheduler dropped (a restart?): announce again soon, also
+        when no download is under way to see its stream break."""
+        state = chan.get_state()
+        while True:
+            await chan.wait_for_state_change(state)
+            new = chan.get_state()
+            if state is grpc.ChannelConnectivity.READY and new is not state:
+                self.lost()
+            state = new
+
     async def start(self) -> None:
         if self.enabled:
             announced = await self.announce_once()
-            self._announcer = asyncio.get_running_loop().create_task(
-                self._announce_forever(announced)
-            )
+            loop = asyncio.get_running_loop()
+            self._announcer = loop.create_task(self._announce_forever(announced))
+            self._watchers = [loop.create_task(self._watch(c)) for c in self._channels.values()]
 
     def open(self, task_id: str, peer_id: str) -> PeerStream:
         address = self._ring.get(task_id)
@@ -126,6 +138,8 @@ class SchedulerLink:
     async def stop(self) -> None:
         if self._announcer is not None:
             self._announcer.cancel()
+        for watcher in self._watchers:
+            watcher.cancel()
         for address in self.addresses:
             with contextlib.suppress(grpc.aio.AioRpcError):
                 await self._stub(address).LeaveHost(
