@@ -73,6 +73,21 @@ def test_origin_quirks(tmp_path: Path, mode: str) -> None:
     run(tmp_path, scenario)
 
 
+def test_an_origin_that_caps_ranges_still_yields_the_file(tmp_path: Path) -> None:
+    """A 206 answer may cover less than was asked (some origins cap a range's size): the
+    rest is asked for again, and the bytes past the answer's last whole piece are not
+    recorded as a piece (a retry would skip it and the output would have a hole)."""
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        expected = make_file(files / "c.bin", SIZE)
+        url = f"http://127.0.0.1:{origin.port}/capped/c.bin"
+        out = tmp_path / "out.bin"
+        await download(daemon, DownloadRequest(url, str(out)))
+        assert sha256_of(out) == expected
+
+    run(tmp_path, scenario, origin_retries=0)
+
+
 async def via_socket(daemon: DaemonServer, request: DownloadRequest) -> int:
     """Download through the daemon's unix socket, as dfget does; returns the length."""
     # Blocking clients get threads of their own, not the daemon's executor threads.

@@ -9,7 +9,9 @@ Paths choose how the origin behaves, to exercise real origins' quirks:
 ``/private/<name>`` (403 unless the request carries ``X-Token: secret``),
 ``/chunked/<name>`` (chunked encoding, no length, no Range), ``/redirect/<name>``
 (302 to ``/files/<name>``), ``/flaky/<name>`` (503 to the first two requests of each
-name, then normal). ``?rate=<bytes per second>`` throttles any of them.
+name, then normal), ``/capped/<name>`` (answers a range not starting at byte 0 with
+its first half only, as origins that cap the size of a range do). ``?rate=<bytes per
+second>`` throttles any of them.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class Origin:
         self.requests = 0
         self.app = web.Application()
         self.app.router.add_get("/_stats", self.stats)
-        self.app.router.add_get("/{mode:files|norange|chunked|flaky|private}/{name}", self.serve)
+        modes = "files|norange|chunked|flaky|private|capped"
+        self.app.router.add_get(f"/{{mode:{modes}}}/{{name}}", self.serve)
         self.app.router.add_get("/redirect/{name}", self.redirect)
         self._flaky: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
@@ -72,20 +75,23 @@ class Origin:
         rate = float(request.query.get("rate", "0"))
         size = path.stat().st_size
         start, end, status = 0, size - 1, 200
-        header = request.headers.get("Range") if mode in ("files", "flaky", "private") else None
+        ranged = mode in ("files", "flaky", "private", "capped")
+        header = request.headers.get("Range") if ranged else None
         if header:
             match = _RANGE_RE.match(header)
             if match is None or int(match.group(1)) >= size:
                 raise web.HTTPRequestRangeNotSatisfiable()
             start = int(match.group(1))
             end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+            if mode == "capped" and start > 0:
+                end = start + max(1, (end - start + 1) // 2) - 1
             status = 206
         response = web.StreamResponse(status=status)
         if mode == "chunked":
             response.enable_chunked_encoding()
         else:
             response.content_length = end - start + 1
-        if mode in ("files", "flaky", "private"):
+        if ranged:
             response.headers["Accept-Ranges"] = "bytes"
         if status == 206:
             response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"

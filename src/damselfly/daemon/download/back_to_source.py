@@ -82,7 +82,8 @@ class BackToSource:
             await self._consume(response, None)
             return
         await asyncio.gather(
-            self._consume(response, last), *(self._segment(f, lt) for f, lt in segments[1:])
+            self._segment(first, last, response=response),
+            *(self._segment(f, lt) for f, lt in segments[1:]),
         )
 
     async def _fresh(self) -> None:
@@ -96,6 +97,13 @@ class BackToSource:
         self._start()
         if not response.ranged:
             await self._consume(response, None)
+            return
+        if response.content_length >= min(piece_length, length):
+            # The probe's answer holds piece 0 whole: the other ranges need not wait for it.
+            rest = split_segments(list(range(1, task.piece_count)), self.concurrency)
+            await asyncio.gather(
+                self._segment(0, 0, response=response), *(self._segment(f, lt) for f, lt in rest)
+            )
             return
         probe = bytearray(max(response.content_length, 0))
         got = 0
@@ -113,14 +121,7 @@ class BackToSource:
             raise OriginUnreachable(
                 f"origin ended the first range early for {display_url(task.url)}"
             )
-        if len(probe) >= min(piece_length, length):
-            # The probe holds piece 0 (or the whole content): keep it, fetch the rest.
-            await self._emit(0, memoryview(probe), min(piece_length, length))
-            rest = list(range(1, task.piece_count))
-            await asyncio.gather(
-                *(self._segment(f, lt) for f, lt in split_segments(rest, self.concurrency))
-            )
-            return
+        # The probe is the start of piece 0 (pieces longer than the probe).
         segments = split_segments(list(range(task.piece_count)), self.concurrency)
         await asyncio.gather(
             self._segment(*segments[0], prefix=bytes(probe)),
@@ -140,18 +141,34 @@ class BackToSource:
             )
         return response
 
-    async def _segment(self, first: int, last: int, prefix: bytes = b"") -> None:
-        response = await self._open_segment(first, last, len(prefix))
-        if not response.ranged:
-            response.close()
-            raise OriginError(f"origin stopped serving ranges for {display_url(self.task.url)}")
-        await self._consume(response, last, prefix)
+    async def _segment(
+        self,
+        first: int,
+        last: int,
+        prefix: bytes = b"",
+        response: OriginResponse | None = None,
+    ) -> None:
+        """Fetch pieces ``first`` to ``last`` (``prefix``: bytes of ``first`` already read;
+        ``response``: a ranged answer already open for them). An answer may cover less
+        than was asked (origins that cap a range's size): ask again from where it ended."""
+        while True:
+            if response is None:
+                response = await self._open_segment(first, last, len(prefix))
+            if not response.ranged:
+                response.close()
+                raise OriginError(f"origin stopped serving ranges for {display_url(self.task.url)}")
+            first, prefix = await self._consume(response, last, prefix)
+            response = None
+            if first > last:
+                return
 
     async def _consume(
         self, response: OriginResponse, last: int | None, prefix: bytes = b""
-    ) -> None:
+    ) -> tuple[int, bytes]:
         """Cut the response into pieces from its first byte (after ``prefix``, bytes of the
-        same piece already read); stop after piece ``last``."""
+        same piece already read); stop after piece ``last``. Returns the next piece's
+        number and what arrived of it: a ranged answer that ends inside a piece leaves that
+        piece to the next request (recorded short, a retry would skip its hole)."""
         task = self.task
         piece_length = task.piece_length
         number = (response.range_start - len(prefix)) // piece_length
@@ -172,10 +189,7 @@ class BackToSource:
                     number += 1
                     filled = 0
                     if last is not None and number > last:
-                        return
-            if filled:
-                await self._emit(number, view, filled)
-                number += 1
+                        return number, b""
         finally:
             response.close()
         expected = response.content_length
@@ -184,10 +198,14 @@ class BackToSource:
                 f"origin sent {received} of {expected} bytes for {display_url(task.url)}; "
                 "retry the download"
             )
+        if last is not None and received == 0:
+            raise OriginUnreachable(f"origin sent an empty range for {display_url(task.url)}")
         if task.content_length < 0:
-            task.set_layout(received, piece_length)
-        if last is not None and number <= last:
-            raise OriginUnreachable(f"origin ended a range early for {display_url(task.url)}")
+            task.set_layout(number * piece_length + filled, piece_length)
+        if filled and (last is None or number * piece_length + filled == task.content_length):
+            await self._emit(number, view, filled)  # the content's last piece
+            return number + 1, b""
+        return number, bytes(view[:filled])
 
     async def _emit(self, number: int, view: memoryview, length: int) -> None:
         """Digest and store a piece off the event loop (the other ranges keep arriving)."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from damselfly.common.http_head import MalformedHead, parse_response_head
@@ -100,6 +101,18 @@ class RawAnswer:
             self.sock.close()
 
 
+async def _resolve(host: str, port: int) -> tuple[int, int, int, Any]:
+    """Family, type, protocol and address of ``host``'s first address: an IP literal at
+    once, a name on the resolver's thread."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    return family, kind, proto, address
+
+
 async def raw_get(url: str, headers: Mapping[str, str], timeout_s: float) -> RawAnswer:
     """Send a GET for ``url`` and read the answer's status and header."""
     parts = urlsplit(url)
@@ -109,8 +122,7 @@ async def raw_get(url: str, headers: Mapping[str, str], timeout_s: float) -> Raw
     sock: socket.socket | None = None
     try:
         async with asyncio.timeout(timeout_s):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            family, kind, proto, _, address = infos[0]
+            family, kind, proto, address = await _resolve(host, port)
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
             await loop.sock_connect(sock, address)
