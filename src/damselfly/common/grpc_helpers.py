@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -50,6 +52,34 @@ def bind(server: grpc.aio.Server, address: str) -> int:
 
 def channel(target: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+class ChannelPool:
+    """One channel per target, shared by callers and kept for the next: a new channel
+    costs a TCP and an HTTP/2 handshake, each step through the other side's event loop
+    (30 ms to a seed busy fetching from its origin). Holds the ``limit`` most recently
+    used; an older one is closed."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._channels: OrderedDict[str, grpc.aio.Channel] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def get(self, target: str) -> grpc.aio.Channel:
+        chan = self._channels.pop(target, None) or channel(target)
+        self._channels[target] = chan
+        while len(self._channels) > self.limit:
+            _, oldest = self._channels.popitem(last=False)
+            # Its streams get a grace period, as a download still using it ends them.
+            closing = asyncio.get_running_loop().create_task(oldest.close(grace=5.0))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        return chan
+
+    async def close(self) -> None:
+        channels = list(self._channels.values())
+        self._channels.clear()
+        await asyncio.gather(*(c.close(None) for c in channels), *self._closing)
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: DamselflyError) -> None:

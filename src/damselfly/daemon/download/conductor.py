@@ -9,7 +9,6 @@ finish the task, and goes back to source when told to or when no scheduler answe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -20,7 +19,6 @@ import grpc
 from damselfly.api import convert
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
-from damselfly.common.grpc_helpers import channel
 from damselfly.common.ratelimit import TokenBucket, acquire_all
 from damselfly.core.errors import (
     Code,
@@ -69,7 +67,6 @@ class Conductor:
         self._scheduler_gone = False
         self._done = False
         self._jobs: set[asyncio.Task[None]] = set()
-        self._channels: list[grpc.aio.Channel] = []
         self._reader: asyncio.Task[None] | None = None
         task_rate = request.rate_limit or ctx.config.per_task_rate_limit
         self.buckets = [b for b in (ctx.total_rate, TokenBucket(task_rate)) if not b.unlimited]
@@ -184,8 +181,7 @@ class Conductor:
     # Parents -------------------------------------------------------------------
 
     async def _sync(self, parent: ParentInfo) -> None:
-        chan = channel(f"{parent.host.ip}:{parent.host.port}")
-        self._channels.append(chan)
+        chan = self.ctx.parents.get(f"{parent.host.ip}:{parent.host.port}")
         stub: dfdaemon_pb2_grpc.DfdaemonUploadAsyncStub = dfdaemon_pb2_grpc.DfdaemonUploadStub(chan)
         request = dfdaemon_pb2.SyncPiecesRequest(task_id=self.task.id, child_peer_id=self.peer_id)
         try:
@@ -372,7 +368,3 @@ class Conductor:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
-        for chan in self._channels:
-            with contextlib.suppress(Exception):
-                await chan.close(None)
-        self._channels.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from damselfly.common.grpc_helpers import ChannelPool
 from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.models import HostInfo
 from damselfly.daemon.config import DownloadConfig
@@ -25,3 +26,4 @@ class DownloadContext:
     upload_stats: UploadStats
     schedule_timeout_s: float = 30.0
     total_rate: TokenBucket = field(default_factory=lambda: TokenBucket(0))
+    parents: ChannelPool = field(default_factory=ChannelPool)
