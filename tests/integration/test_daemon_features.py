@@ -56,7 +56,7 @@ def run(
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("mode", ["files", "norange", "chunked", "redirect", "flaky"])
+@pytest.mark.parametrize("mode", ["files", "norange", "chunked", "redirect", "flaky", "unsized"])
 def test_origin_quirks(tmp_path: Path, mode: str) -> None:
     async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
         expected = make_file(files / "q.bin", SIZE)
@@ -69,6 +69,22 @@ def test_origin_quirks(tmp_path: Path, mode: str) -> None:
             assert origin.requests >= 3  # two 503 answers, retried with backoff
         if mode in ("norange", "chunked"):
             assert origin.bytes_sent == SIZE  # one stream, no second attempt
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("size", [1000, 4 * MIB])
+def test_an_unsized_range_ending_within_the_first_piece(tmp_path: Path, size: int) -> None:
+    """``bytes a-b/*`` answers for a content that fits the first piece: the first ends
+    short, or the next is refused (416) because nothing follows."""
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        expected = make_file(files / "u.bin", size)
+        out = tmp_path / "out.bin"
+        url = f"http://127.0.0.1:{origin.port}/unsized/u.bin"
+        result = await download(daemon, DownloadRequest(url, str(out)))
+        assert sha256_of(out) == expected
+        assert result.traffic.back_to_source == size
 
     run(tmp_path, scenario)
 

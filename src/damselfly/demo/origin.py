@@ -10,7 +10,8 @@ Paths choose how the origin behaves, to exercise real origins' quirks:
 ``/chunked/<name>`` (chunked encoding, no length, no Range), ``/redirect/<name>``
 (302 to ``/files/<name>``), ``/flaky/<name>`` (503 to the first two requests of each
 name, then normal), ``/capped/<name>`` (answers a range not starting at byte 0 with
-its first half only, as origins that cap the size of a range do). ``?rate=<bytes per
+its first half only, as origins that cap the size of a range do), ``/unsized/<name>``
+(ranges answered as ``bytes a-b/*``, the length left unsaid). ``?rate=<bytes per
 second>`` throttles any of them.
 """
 
@@ -44,7 +45,7 @@ class Origin:
         self.requests = 0
         self.app = web.Application()
         self.app.router.add_get("/_stats", self.stats)
-        modes = "files|norange|chunked|flaky|private|capped"
+        modes = "files|norange|chunked|flaky|private|capped|unsized"
         self.app.router.add_get(f"/{{mode:{modes}}}/{{name}}", self.serve)
         self.app.router.add_get("/redirect/{name}", self.redirect)
         self._flaky: dict[str, int] = {}
@@ -75,7 +76,7 @@ class Origin:
         rate = float(request.query.get("rate", "0"))
         size = path.stat().st_size
         start, end, status = 0, size - 1, 200
-        ranged = mode in ("files", "flaky", "private", "capped")
+        ranged = mode in ("files", "flaky", "private", "capped", "unsized")
         header = request.headers.get("Range") if ranged else None
         if header:
             match = _RANGE_RE.match(header)
@@ -94,7 +95,8 @@ class Origin:
         if ranged:
             response.headers["Accept-Ranges"] = "bytes"
         if status == 206:
-            response.headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+            total = "*" if mode == "unsized" else str(size)
+            response.headers["Content-Range"] = f"bytes {start}-{end}/{total}"
         await response.prepare(request)
         if mode == "files" and rate <= 0 and request.transport is not None:
             # Zero copy, as a real web server sends files (a body cut short is not counted).

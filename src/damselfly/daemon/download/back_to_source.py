@@ -98,6 +98,9 @@ class BackToSource:
         if not response.ranged:
             await self._consume(response, None)
             return
+        if length < 0:
+            await self._unsized(response, piece_length)
+            return
         if response.content_length >= min(piece_length, length):
             # The probe's answer holds piece 0 whole: the other ranges need not wait for it.
             rest = split_segments(list(range(1, task.piece_count)), self.concurrency)
@@ -127,6 +130,22 @@ class BackToSource:
             self._segment(*segments[0], prefix=bytes(probe)),
             *(self._segment(first, last) for first, last in segments[1:]),
         )
+
+    async def _unsized(self, response: OriginResponse, piece_length: int) -> None:
+        """A range answered without the content's length (``bytes 0-n/*``): piece 0 from
+        it, then the rest as one open-ended range read to its end."""
+        task = self.task
+        await self._consume(response, 0)
+        if task.content_length >= 0:
+            return  # the answer ended inside piece 0: that was the whole content
+        try:
+            rest = await self.source.open(task.url, self.request.headers, piece_length)
+        except OriginError as exc:
+            if exc.status != 416:
+                raise
+            task.set_layout(piece_length, piece_length)  # nothing past piece 0
+            return
+        await self._consume(rest, None)
 
     async def _open_segment(self, first: int, last: int, skip: int = 0) -> OriginResponse:
         task = self.task
