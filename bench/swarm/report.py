@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.swarm.systems import Counters, SystemResult
+from bench.swarm.harness import Counters, SystemResult
 
 MIB = 1 << 20
 FIRST_BYTES = 1 * MIB  # "first MiB at": when a host had received its first MiB

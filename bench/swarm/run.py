@@ -25,9 +25,10 @@ from types import FrameType
 from typing import Any
 
 from bench.swarm import report
+from bench.swarm.harness import Bench, HostResult, SystemResult
 from bench.swarm.netns import NetnsError, Topology, cleanup_stale
 from bench.swarm.procs import ProcError, Procs
-from bench.swarm.systems import SYSTEMS, Bench, HostResult, SystemResult
+from bench.swarm.systems import SYSTEMS
 from bench.swarm.units import format_size, parse_rate, parse_size
 from damselfly.demo.run import make_file
 
