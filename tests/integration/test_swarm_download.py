@@ -62,3 +62,29 @@ def test_completed_task_is_served_from_local_storage(tmp_path: Path) -> None:
             await swarm.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_peer_reads_pieces_the_seed_is_still_fetching(tmp_path: Path) -> None:
+    """The seed announces each piece from the origin as it starts to arrive, its digest
+    not known yet; the peer reads it as it lands and takes the digest from the seed's
+    announcement of the finished piece."""
+    files = tmp_path / "files"
+    files.mkdir()
+    size = 24 * MIB + 777
+    expected = make_file(files / "slow.bin", size)
+
+    async def scenario() -> None:
+        swarm = await start_swarm(tmp_path, files, peers=1)
+        try:
+            assert swarm.seed is not None
+            url = swarm.url("slow.bin") + f"?rate={4 * MIB}"  # per range; four at once
+            out = tmp_path / "out.bin"
+            result = await download(swarm.peers[0], DownloadRequest(url, str(out)))
+            assert sha256_of(out) == expected
+            assert result.traffic.seed_peer == size
+            assert swarm.seed.piece_server.stats.bytes_cut_through > 0
+            assert swarm.origin.bytes_sent == size
+        finally:
+            await swarm.stop()
+
+    asyncio.run(scenario())

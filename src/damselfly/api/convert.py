@@ -68,6 +68,7 @@ def piece_to_pb(piece: PieceInfo) -> common_pb2.Piece:
         parent_id=piece.parent_id,
         traffic_type=common_pb2.TrafficType.ValueType(int(piece.traffic)),
         cost_ns=piece.cost_ns,
+        digest_pending=piece.digest_pending,
     )
 
 
@@ -81,6 +82,7 @@ def piece_from_pb(msg: common_pb2.Piece) -> PieceInfo:
         parent_id=msg.parent_id,
         traffic=traffic,
         cost_ns=msg.cost_ns,
+        digest_pending=msg.digest_pending,
     )
 
 

@@ -72,6 +72,8 @@ class PieceInfo:
     parent_id: str = ""
     traffic: Traffic = Traffic.BACK_TO_SOURCE
     cost_ns: int = 0
+    digest_pending: bool = False
+    """Still arriving from the origin: ``crc32c`` is not known yet."""
 
 
 @dataclass(frozen=True, slots=True)

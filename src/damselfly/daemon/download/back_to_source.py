@@ -19,6 +19,7 @@ from damselfly.core.errors import OriginError, OriginUnreachable
 from damselfly.core.models import DownloadRequest, PieceInfo, Traffic
 from damselfly.core.pieces import MIN_PIECE_LENGTH, piece_length_for
 from damselfly.daemon.source.http import HttpSource, OriginResponse, display_url
+from damselfly.daemon.storage.inflight import InFlightPiece
 from damselfly.daemon.storage.tasks import LocalTask
 
 OnPiece = Callable[[PieceInfo], None]
@@ -185,7 +186,8 @@ class BackToSource:
         self, response: OriginResponse, last: int | None, prefix: bytes = b""
     ) -> tuple[int, bytes]:
         """Cut the response into pieces from its first byte (after ``prefix``, bytes of the
-        same piece already read); stop after piece ``last``. Returns the next piece's
+        same piece already read); stop after piece ``last``. Each piece is announced while
+        it arrives, so children read it as it lands (cut-through). Returns the next piece's
         number and what arrived of it: a ranged answer that ends inside a piece leaves that
         piece to the next request (recorded short, a retry would skip its hole)."""
         task = self.task
@@ -195,6 +197,7 @@ class BackToSource:
         view = memoryview(buffer)
         view[: len(prefix)] = prefix
         filled, received = len(prefix), 0
+        receiving = self._begin(number, view, filled)
         try:
             while True:
                 count = await response.readinto(view[filled:])
@@ -203,28 +206,61 @@ class BackToSource:
                 await acquire_all(self.buckets, count)
                 received += count
                 filled += count
+                if receiving is not None:
+                    receiving.advance(filled)
                 if filled == piece_length:
                     await self._emit(number, view, filled)
+                    self._end(receiving)
+                    receiving = None
                     number += 1
                     filled = 0
                     if last is not None and number > last:
                         return number, b""
+                    receiving = self._begin(number, view, 0)
+            expected = response.content_length
+            if expected >= 0 and received != expected:
+                raise OriginUnreachable(
+                    f"origin sent {received} of {expected} bytes for {display_url(task.url)}; "
+                    "retry the download"
+                )
+            if last is not None and received == 0:
+                raise OriginUnreachable(f"origin sent an empty range for {display_url(task.url)}")
+            if task.content_length < 0:
+                task.set_layout(number * piece_length + filled, piece_length)
+            if filled and (last is None or number * piece_length + filled == task.content_length):
+                await self._emit(number, view, filled)  # the content's last piece
+                return number + 1, b""
+            return number, bytes(view[:filled])
         finally:
             response.close()
-        expected = response.content_length
-        if expected >= 0 and received != expected:
-            raise OriginUnreachable(
-                f"origin sent {received} of {expected} bytes for {display_url(task.url)}; "
-                "retry the download"
-            )
-        if last is not None and received == 0:
-            raise OriginUnreachable(f"origin sent an empty range for {display_url(task.url)}")
-        if task.content_length < 0:
-            task.set_layout(number * piece_length + filled, piece_length)
-        if filled and (last is None or number * piece_length + filled == task.content_length):
-            await self._emit(number, view, filled)  # the content's last piece
-            return number + 1, b""
-        return number, bytes(view[:filled])
+            self._end(receiving)
+
+    def _begin(self, number: int, view: memoryview, filled: int) -> InFlightPiece | None:
+        """Announce piece ``number`` while its bytes arrive in ``view`` (its digest comes
+        with the finished piece); only when the content's length, and so the piece's, is
+        known."""
+        task = self.task
+        if task.content_length < 0 or number >= task.piece_count:
+            return None
+        length = min(task.piece_length, task.content_length - number * task.piece_length)
+        info = PieceInfo(
+            number,
+            number * task.piece_length,
+            length,
+            0,
+            traffic=Traffic.BACK_TO_SOURCE,
+            digest_pending=True,
+        )
+        receiving = task.begin_piece(info, view[:length])
+        if receiving is not None and filled:
+            receiving.advance(filled)
+        return receiving
+
+    def _end(self, receiving: InFlightPiece | None) -> None:
+        """The buffer is about to be reused or dropped: readers go on from the file (the
+        piece is recorded) or stop."""
+        if receiving is not None:
+            self.task.end_piece(receiving)
 
     async def _emit(self, number: int, view: memoryview, length: int) -> None:
         """Digest and store a piece off the event loop (the other ranges keep arriving)."""

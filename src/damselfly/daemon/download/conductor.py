@@ -38,7 +38,7 @@ from damselfly.daemon.download.piece_fetcher import PieceFetchError
 from damselfly.daemon.download.planner import PiecePlanner
 from damselfly.daemon.download.reporter import PieceReporter
 from damselfly.daemon.scheduler_link import PeerStream
-from damselfly.daemon.storage.inflight import InFlightPiece
+from damselfly.daemon.storage.inflight import Changes, InFlightPiece
 from damselfly.daemon.storage.tasks import LocalTask
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class Conductor:
         self._scheduler_gone = False
         self._done = False
         self._jobs: set[asyncio.Task[None]] = set()
+        self._announced = Changes()
         self._reader: asyncio.Task[None] | None = None
         task_rate = request.rate_limit or ctx.config.per_task_rate_limit
         self.buckets = [b for b in (ctx.total_rate, TokenBucket(task_rate)) if not b.unlimited]
@@ -192,11 +193,13 @@ class Conductor:
                 pieces = [convert.piece_from_pb(p) for p in message.receiving_pieces]
                 pieces += [convert.piece_from_pb(p) for p in message.pieces]
                 self.planner.announce(parent.peer_id, pieces)
+                self._announced.fire()
                 self._news()
             self.planner.parent_finished(parent.peer_id)
         except grpc.aio.AioRpcError as exc:
             log.info("parent %s stream ended: %s", parent.peer_id, exc.code().name)
             self.planner.drop_parent(parent.peer_id)
+        self._announced.fire()  # a worker waiting on this parent's news must look again
         self._news()
 
     def _accept_layout(self, message: dfdaemon_pb2.SyncPiecesResponse) -> bool:
@@ -211,6 +214,18 @@ class Conductor:
             message.content_length,
             message.piece_length,
         )
+
+    async def _digest_of(self, number: int, parent_id: str) -> PieceInfo:
+        """Piece ``number`` as its parent announces it once finished: the bytes came while
+        the parent still fetched them from the origin, before their crc32c was known."""
+        while True:
+            changed = self._announced.next()
+            piece = self.planner.announced(parent_id, number)
+            if piece is not None and not piece.digest_pending:
+                return piece
+            if piece is None:  # the parent was dropped (its download failed)
+                raise PieceFetchError(f"parent {parent_id} left before piece {number} was done")
+            await changed
 
     # Pieces --------------------------------------------------------------------
 
@@ -297,6 +312,10 @@ class Conductor:
                 ),
                 self.ctx.config.piece_timeout_s,
             )
+            if piece.digest_pending:
+                piece = await asyncio.wait_for(
+                    self._digest_of(piece.number, parent_id), self.ctx.config.piece_timeout_s
+                )
             if self.planner.is_done(piece.number):
                 # An endgame duplicate that lost the race: the piece is already written.
                 self.planner.finished(

@@ -101,6 +101,12 @@ class PiecePlanner:
                 parent.pieces[number] = piece
                 parent.piece_length = max(parent.piece_length, piece.length)
 
+    def announced(self, parent_id: str, number: int) -> PieceInfo | None:
+        """What ``parent_id`` last announced of piece ``number``; None when it has not,
+        or when the parent is gone."""
+        parent = self.parents.get(parent_id)
+        return parent.pieces.get(number) if parent is not None else None
+
     def parent_finished(self, parent_id: str) -> None:
         """The parent's piece stream ended: it will announce nothing more."""
         parent = self.parents.get(parent_id)

@@ -34,6 +34,8 @@ _MAX_HEADER = 16 * 1024
 class UploadStats:
     def __init__(self) -> None:
         self.bytes_sent = 0
+        self.bytes_cut_through = 0
+        """Of those, sent from a receive buffer while the piece was still arriving."""
         self.requests = 0
 
 
@@ -148,6 +150,7 @@ class _Connection(asyncio.Protocol):
             sent = 0
             if receiving is not None:
                 sent = await self._stream(transport, receiving, start, count)
+                self.server.stats.bytes_cut_through += sent
             if sent < count:
                 await asyncio.get_running_loop().sendfile(
                     transport,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n damselfly/common/v1/common.proto\x12\x13\x64\x61mselfly.common.v1\"\x83\x02\n\x04Host\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.damselfly.common.v1.HostType\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\n\n\x02ip\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\x05\x12\x15\n\rdownload_port\x18\x06 \x01(\x05\x12\x0b\n\x03idc\x18\x07 \x01(\t\x12\x10\n\x08location\x18\x08 \x01(\t\x12\x14\n\x0cupload_limit\x18\t \x01(\x05\x12\x16\n\x0e\x64isable_shared\x18\n \x01(\x08\x12\x18\n\x10max_tx_bandwidth\x18\x0b \x01(\x04\x12\x18\n\x10max_rx_bandwidth\x18\x0c \x01(\x04\";\n\x04Peer\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x04host\x18\x02 \x01(\x0b\x32\x19.damselfly.common.v1.Host\"\xa3\x01\n\x05Piece\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\x12\x0e\n\x06\x63rc32c\x18\x04 \x01(\r\x12\x11\n\tparent_id\x18\x05 \x01(\t\x12\x36\n\x0ctraffic_type\x18\x06 \x01(\x0e\x32 .damselfly.common.v1.TrafficType\x12\x0f\n\x07\x63ost_ns\x18\x07 \x01(\x03\"\x81\x05\n\x08\x44ownload\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x13\n\x0b\x61pplication\x18\x04 \x01(\t\x12L\n\x15\x66iltered_query_params\x18\x05 \x01(\x0b\x32(.damselfly.common.v1.FilteredQueryParamsH\x00\x88\x01\x01\x12H\n\x0erequest_header\x18\x06 \x03(\x0b\x32\x30.damselfly.common.v1.Download.RequestHeaderEntry\x12\x19\n\x0cpiece_length\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x13\n\x0boutput_path\x18\t \x01(\t\x12\x1e\n\x16\x64isable_back_to_source\x18\n \x01(\x08\x12\x1b\n\x13need_back_to_source\x18\x0b \x01(\x08\x12\x17\n\x0ftimeout_seconds\x18\x0c \x01(\x01\x12\x12\n\nrate_limit\x18\r \x01(\x04\x12\x32\n\x05range\x18\x0e \x01(\x0b\x32\x1e.damselfly.common.v1.ByteRangeH\x02\x88\x01\x01\x12\x11\n\toverwrite\x18\x0f \x01(\x08\x12\x17\n\x0f\x66orce_hard_link\x18\x10 \x01(\x08\x12\'\n\x1f\x63ontent_for_calculating_task_id\x18\x11 \x01(\t\x1a\x34\n\x12RequestHeaderEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x18\n\x16_filtered_query_paramsB\x0f\n\r_piece_lengthB\x08\n\x06_range\"*\n\tByteRange\x12\r\n\x05start\x18\x01 \x01(\x03\x12\x0e\n\x06length\x18\x02 \x01(\x03\"%\n\x13\x46ilteredQueryParams\x12\x0e\n\x06params\x18\x01 \x03(\t*4\n\x08HostType\x12\x14\n\x10HOST_TYPE_NORMAL\x10\x00\x12\x12\n\x0eHOST_TYPE_SEED\x10\x01*l\n\x0bTrafficType\x12\x1a\n\x16TRAFFIC_BACK_TO_SOURCE\x10\x00\x12\x15\n\x11TRAFFIC_SEED_PEER\x10\x01\x12\x17\n\x13TRAFFIC_REMOTE_PEER\x10\x02\x12\x11\n\rTRAFFIC_LOCAL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n damselfly/common/v1/common.proto\x12\x13\x64\x61mselfly.common.v1\"\x83\x02\n\x04Host\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x04type\x18\x02 \x01(\x0e\x32\x1d.damselfly.common.v1.HostType\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\n\n\x02ip\x18\x04 \x01(\t\x12\x0c\n\x04port\x18\x05 \x01(\x05\x12\x15\n\rdownload_port\x18\x06 \x01(\x05\x12\x0b\n\x03idc\x18\x07 \x01(\t\x12\x10\n\x08location\x18\x08 \x01(\t\x12\x14\n\x0cupload_limit\x18\t \x01(\x05\x12\x16\n\x0e\x64isable_shared\x18\n \x01(\x08\x12\x18\n\x10max_tx_bandwidth\x18\x0b \x01(\x04\x12\x18\n\x10max_rx_bandwidth\x18\x0c \x01(\x04\";\n\x04Peer\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x04host\x18\x02 \x01(\x0b\x32\x19.damselfly.common.v1.Host\"\xbb\x01\n\x05Piece\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0e\n\x06length\x18\x03 \x01(\x03\x12\x0e\n\x06\x63rc32c\x18\x04 \x01(\r\x12\x11\n\tparent_id\x18\x05 \x01(\t\x12\x36\n\x0ctraffic_type\x18\x06 \x01(\x0e\x32 .damselfly.common.v1.TrafficType\x12\x0f\n\x07\x63ost_ns\x18\x07 \x01(\x03\x12\x16\n\x0e\x64igest_pending\x18\x08 \x01(\x08\"\x81\x05\n\x08\x44ownload\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x13\n\x0b\x61pplication\x18\x04 \x01(\t\x12L\n\x15\x66iltered_query_params\x18\x05 \x01(\x0b\x32(.damselfly.common.v1.FilteredQueryParamsH\x00\x88\x01\x01\x12H\n\x0erequest_header\x18\x06 \x03(\x0b\x32\x30.damselfly.common.v1.Download.RequestHeaderEntry\x12\x19\n\x0cpiece_length\x18\x07 \x01(\x03H\x01\x88\x01\x01\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x13\n\x0boutput_path\x18\t \x01(\t\x12\x1e\n\x16\x64isable_back_to_source\x18\n \x01(\x08\x12\x1b\n\x13need_back_to_source\x18\x0b \x01(\x08\x12\x17\n\x0ftimeout_seconds\x18\x0c \x01(\x01\x12\x12\n\nrate_limit\x18\r \x01(\x04\x12\x32\n\x05range\x18\x0e \x01(\x0b\x32\x1e.damselfly.common.v1.ByteRangeH\x02\x88\x01\x01\x12\x11\n\toverwrite\x18\x0f \x01(\x08\x12\x17\n\x0f\x66orce_hard_link\x18\x10 \x01(\x08\x12\'\n\x1f\x63ontent_for_calculating_task_id\x18\x11 \x01(\t\x1a\x34\n\x12RequestHeaderEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x18\n\x16_filtered_query_paramsB\x0f\n\r_piece_lengthB\x08\n\x06_range\"*\n\tByteRange\x12\r\n\x05start\x18\x01 \x01(\x03\x12\x0e\n\x06length\x18\x02 \x01(\x03\"%\n\x13\x46ilteredQueryParams\x12\x0e\n\x06params\x18\x01 \x03(\t*4\n\x08HostType\x12\x14\n\x10HOST_TYPE_NORMAL\x10\x00\x12\x12\n\x0eHOST_TYPE_SEED\x10\x01*l\n\x0bTrafficType\x12\x1a\n\x16TRAFFIC_BACK_TO_SOURCE\x10\x00\x12\x15\n\x11TRAFFIC_SEED_PEER\x10\x01\x12\x17\n\x13TRAFFIC_REMOTE_PEER\x10\x02\x12\x11\n\rTRAFFIC_LOCAL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,22 +33,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DOWNLOAD_REQUESTHEADERENTRY']._loaded_options = None
   _globals['_DOWNLOAD_REQUESTHEADERENTRY']._serialized_options = b'8\001'
-  _globals['_HOSTTYPE']._serialized_start=1273
-  _globals['_HOSTTYPE']._serialized_end=1325
-  _globals['_TRAFFICTYPE']._serialized_start=1327
-  _globals['_TRAFFICTYPE']._serialized_end=1435
+  _globals['_HOSTTYPE']._serialized_start=1297
+  _globals['_HOSTTYPE']._serialized_end=1349
+  _globals['_TRAFFICTYPE']._serialized_start=1351
+  _globals['_TRAFFICTYPE']._serialized_end=1459
   _globals['_HOST']._serialized_start=58
   _globals['_HOST']._serialized_end=317
   _globals['_PEER']._serialized_start=319
   _globals['_PEER']._serialized_end=378
   _globals['_PIECE']._serialized_start=381
-  _globals['_PIECE']._serialized_end=544
-  _globals['_DOWNLOAD']._serialized_start=547
-  _globals['_DOWNLOAD']._serialized_end=1188
-  _globals['_DOWNLOAD_REQUESTHEADERENTRY']._serialized_start=1083
-  _globals['_DOWNLOAD_REQUESTHEADERENTRY']._serialized_end=1135
-  _globals['_BYTERANGE']._serialized_start=1190
-  _globals['_BYTERANGE']._serialized_end=1232
-  _globals['_FILTEREDQUERYPARAMS']._serialized_start=1234
-  _globals['_FILTEREDQUERYPARAMS']._serialized_end=1271
+  _globals['_PIECE']._serialized_end=568
+  _globals['_DOWNLOAD']._serialized_start=571
+  _globals['_DOWNLOAD']._serialized_end=1212
+  _globals['_DOWNLOAD_REQUESTHEADERENTRY']._serialized_start=1107
+  _globals['_DOWNLOAD_REQUESTHEADERENTRY']._serialized_end=1159
+  _globals['_BYTERANGE']._serialized_start=1214
+  _globals['_BYTERANGE']._serialized_end=1256
+  _globals['_FILTEREDQUERYPARAMS']._serialized_start=1258
+  _globals['_FILTEREDQUERYPARAMS']._serialized_end=1295
 # @@protoc_insertion_point(module_scope)

@@ -149,6 +149,7 @@ class Piece(_message.Message):
     PARENT_ID_FIELD_NUMBER: _builtins.int
     TRAFFIC_TYPE_FIELD_NUMBER: _builtins.int
     COST_NS_FIELD_NUMBER: _builtins.int
+    DIGEST_PENDING_FIELD_NUMBER: _builtins.int
     number: _builtins.int
     offset: _builtins.int
     length: _builtins.int
@@ -156,6 +157,10 @@ class Piece(_message.Message):
     parent_id: _builtins.str
     traffic_type: Global___TrafficType.ValueType
     cost_ns: _builtins.int
+    digest_pending: _builtins.bool
+    """A piece still arriving from the origin: crc32c is not known yet; a child that reads
+    it takes the digest from the parent's announcement of the finished piece.
+    """
     def __init__(
         self,
         *,
@@ -166,10 +171,11 @@ class Piece(_message.Message):
         parent_id: _builtins.str = ...,
         traffic_type: Global___TrafficType.ValueType = ...,
         cost_ns: _builtins.int = ...,
+        digest_pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_ns", b"cost_ns", "crc32c", b"crc32c", "length", b"length", "number", b"number", "offset", b"offset", "parent_id", b"parent_id", "traffic_type", b"traffic_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_ns", b"cost_ns", "crc32c", b"crc32c", "digest_pending", b"digest_pending", "length", b"length", "number", b"number", "offset", b"offset", "parent_id", b"parent_id", "traffic_type", b"traffic_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
