@@ -110,11 +110,6 @@ class _Server(Server):
         made = protocol.connection_made
 
         def connection_made(transport: asyncio.BaseTransport) -> None:
-            # Nagle off: an answer goes out as a HEADERS and a DATA write, and with Nagle
-            # the second waited for the client's delayed ACK, 40 ms, on every late answer.
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             made(transport)
             # The connection's HTTP/2 state exists from here on; raise h2's default.
             connection = protocol.connection
@@ -138,6 +133,9 @@ class GrpclibServer:
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0 picks a port); returns the port."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # Named IPPROTO_TCP: asyncio and grpclib set TCP_NODELAY only on sockets that say
+        # so. With Nagle on, an answer's DATA write waited for the client's delayed ACK
+        # of its HEADERS write, 40 ms on every answer that was not a direct reply.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -174,7 +174,6 @@ class DaemonServer:
             await self.link.stop()
         if self.tasks is not None:
             await self.tasks.stop()
-            await self.tasks.ctx.parents.close()
         if self._local is not None:
             await self._local.stop()
         if self._tcp is not None:

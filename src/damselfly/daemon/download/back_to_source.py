@@ -76,15 +76,19 @@ class BackToSource:
         if not missing:
             return
         segments = split_segments(missing, self.concurrency)
-        first, last = segments[0]
-        response = await self._open_segment(first, last)
+        response = await self._open_segment(*segments[0])
         self._start()
         if not response.ranged:
             await self._consume(response, None)
             return
+        await self._segments(segments, response)
+
+    async def _segments(self, segments: list[tuple[int, int]], response: OriginResponse) -> None:
+        """Every segment at once: the first from ``response``, already open for it, the
+        others each on a request of its own."""
         await asyncio.gather(
-            self._segment(first, last, response=response),
-            *(self._segment(f, lt) for f, lt in segments[1:]),
+            self._segment(*segments[0], response=response),
+            *(self._segment(first, last) for first, last in segments[1:]),
         )
 
     async def _fresh(self) -> None:
@@ -103,34 +107,12 @@ class BackToSource:
             await self._unsized(response, piece_length)
             return
         if response.content_length >= min(piece_length, length):
-            # The probe's answer holds piece 0 whole: the other ranges need not wait for it.
-            rest = split_segments(list(range(1, task.piece_count)), self.concurrency)
-            await asyncio.gather(
-                self._segment(0, 0, response=response), *(self._segment(f, lt) for f, lt in rest)
-            )
-            return
-        probe = bytearray(max(response.content_length, 0))
-        got = 0
-        try:
-            while got < len(probe):
-                count = await response.readinto(memoryview(probe)[got:])
-                if count == 0:
-                    break
-                await acquire_all(self.buckets, count)
-                got += count
-        finally:
-            response.close()
-        del probe[got:]
-        if len(probe) != response.content_length:
-            raise OriginUnreachable(
-                f"origin ended the first range early for {display_url(task.url)}"
-            )
-        # The probe is the start of piece 0 (pieces longer than the probe).
-        segments = split_segments(list(range(task.piece_count)), self.concurrency)
-        await asyncio.gather(
-            self._segment(*segments[0], prefix=bytes(probe)),
-            *(self._segment(first, last) for first, last in segments[1:]),
-        )
+            # The probe's answer holds piece 0 whole: the rest is split among the others.
+            segments = [(0, 0), *split_segments(list(range(1, task.piece_count)), self.concurrency)]
+        else:
+            # It holds the start of piece 0: its segment goes on from where it ends.
+            segments = split_segments(list(range(task.piece_count)), self.concurrency)
+        await self._segments(segments, response)
 
     async def _unsized(self, response: OriginResponse, piece_length: int) -> None:
         """A range answered without the content's length (``bytes 0-n/*``): piece 0 from
@@ -197,12 +179,18 @@ class BackToSource:
         view = memoryview(buffer)
         view[: len(prefix)] = prefix
         filled, received = len(prefix), 0
-        receiving = self._begin(number, view, filled)
+        receiving: InFlightPiece | None = None
+        begun = -1  # the piece last announced
         try:
             while True:
                 count = await response.readinto(view[filled:])
                 if count == 0:
                     break
+                if begun != number:
+                    # Announced once its bytes come: an answer that ends at a piece's edge
+                    # (the probe, a capped range) announces no piece it will not bring.
+                    begun = number
+                    receiving = self._begin(number, view, filled)
                 await acquire_all(self.buckets, count)
                 received += count
                 filled += count
@@ -216,7 +204,6 @@ class BackToSource:
                     filled = 0
                     if last is not None and number > last:
                         return number, b""
-                    receiving = self._begin(number, view, 0)
             expected = response.content_length
             if expected >= 0 and received != expected:
                 raise OriginUnreachable(

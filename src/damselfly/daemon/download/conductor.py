@@ -193,13 +193,11 @@ class Conductor:
                 pieces = [convert.piece_from_pb(p) for p in message.receiving_pieces]
                 pieces += [convert.piece_from_pb(p) for p in message.pieces]
                 self.planner.announce(parent.peer_id, pieces)
-                self._announced.fire()
                 self._news()
             self.planner.parent_finished(parent.peer_id)
         except grpc.aio.AioRpcError as exc:
             log.info("parent %s stream ended: %s", parent.peer_id, exc.code().name)
             self.planner.drop_parent(parent.peer_id)
-        self._announced.fire()  # a worker waiting on this parent's news must look again
         self._news()
 
     def _accept_layout(self, message: dfdaemon_pb2.SyncPiecesResponse) -> bool:
@@ -357,9 +355,11 @@ class Conductor:
     # Housekeeping --------------------------------------------------------------
 
     def _news(self) -> None:
-        """Something changed: the conductor looks again, and so does one idle worker."""
+        """Something changed: the conductor looks again, and so do one idle worker and
+        every worker waiting for a piece's digest."""
         self._wake.set()
         self._kick()
+        self._announced.fire()
 
     def _kick(self) -> None:
         while self._idle:

@@ -214,6 +214,7 @@ class TaskManager:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        await self.ctx.parents.close()
 
 
 def range_ready(task: LocalTask, wanted: ByteRange) -> bool:
