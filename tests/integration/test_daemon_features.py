@@ -13,10 +13,12 @@ import pytest
 
 from damselfly.api.download_json import download_to_json
 from damselfly.cli import daemon_client
+from damselfly.core.errors import OriginError
 from damselfly.core.models import ByteRange, DownloadRequest
 from damselfly.daemon.download.task_manager import Progress, validate
 from damselfly.daemon.server import DaemonServer
 from damselfly.daemon.storage.gc import GcLimits
+from damselfly.daemon.storage.inflight import InFlightState
 from damselfly.daemon.storage.tasks import TaskState
 from damselfly.demo.origin import Origin
 from tests.integration.harness import MIB, Swarm, download, make_file, sha256_of
@@ -100,8 +102,41 @@ def test_an_origin_that_caps_ranges_still_yields_the_file(tmp_path: Path) -> Non
         out = tmp_path / "out.bin"
         await download(daemon, DownloadRequest(url, str(out)))
         assert sha256_of(out) == expected
+        # A piece an answer ended inside stayed announced until the next answer brought
+        # the rest: children reading it were not cut off, and none was announced twice.
+        task = daemon.store.get(validate(DownloadRequest(url)))
+        assert task is not None
+        assert sorted(r.info.number for r in task.starts) == list(range(task.piece_count))
+        assert all(r.state is InFlightState.RECORDED for r in task.starts)
 
     run(tmp_path, scenario, origin_retries=0)
+
+
+def test_a_range_answered_from_another_offset_is_refused(tmp_path: Path) -> None:
+    """An origin whose 206 starts elsewhere than asked would put bytes at the wrong offset
+    (their crc32c is taken from them, so nothing would notice): the download fails."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-199/1000\r\n"
+        writer.write(f"{head}Content-Length: 100\r\nConnection: close\r\n\r\n".encode())
+        writer.write(bytes(100))
+        await writer.drain()
+        writer.close()
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        out = tmp_path / "out.bin"
+        try:
+            with pytest.raises(OriginError, match="when asked for bytes from 0"):
+                await download(daemon, DownloadRequest(f"http://127.0.0.1:{port}/x", str(out)))
+        finally:
+            server.close()
+            await server.wait_closed()
+        assert not out.exists()
+
+    run(tmp_path, scenario)
 
 
 async def via_socket(daemon: DaemonServer, request: DownloadRequest) -> int:

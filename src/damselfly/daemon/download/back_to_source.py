@@ -44,6 +44,18 @@ def split_segments(numbers: list[int], parts: int) -> list[tuple[int, int]]:
     return segments
 
 
+class _Cut:
+    """One stream's piece buffer and the piece being cut in it, which stays announced
+    across the requests that bring its bytes."""
+
+    def __init__(self, piece_length: int) -> None:
+        self.view = memoryview(bytearray(piece_length))
+        self.number = 0
+        self.filled = 0
+        self.begun = -1  # the piece last announced
+        self.receiving: InFlightPiece | None = None
+
+
 class BackToSource:
     def __init__(
         self,
@@ -79,7 +91,7 @@ class BackToSource:
         response = await self._open_segment(*segments[0])
         self._start()
         if not response.ranged:
-            await self._consume(response, None)
+            await self._consume_all(response, None)
             return
         await self._segments(segments, response)
 
@@ -101,7 +113,7 @@ class BackToSource:
         task.set_layout(length, piece_length)
         self._start()
         if not response.ranged:
-            await self._consume(response, None)
+            await self._consume_all(response, None)
             return
         if length < 0:
             await self._unsized(response, piece_length)
@@ -118,17 +130,21 @@ class BackToSource:
         """A range answered without the content's length (``bytes 0-n/*``): piece 0 from
         it, then the rest as one open-ended range read to its end."""
         task = self.task
-        await self._consume(response, 0)
-        if task.content_length >= 0:
-            return  # the answer ended inside piece 0: that was the whole content
+        cut = _Cut(piece_length)
         try:
-            rest = await self.source.open(task.url, self.request.headers, piece_length)
-        except OriginError as exc:
-            if exc.status != 416:
-                raise
-            task.set_layout(piece_length, piece_length)  # nothing past piece 0
-            return
-        await self._consume(rest, None)
+            await self._consume(response, 0, cut)
+            if task.content_length >= 0:
+                return  # the answer ended inside piece 0: that was the whole content
+            try:
+                rest = await self.source.open(task.url, self.request.headers, piece_length)
+            except OriginError as exc:
+                if exc.status != 416:
+                    raise
+                task.set_layout(piece_length, piece_length)  # nothing past piece 0
+                return
+            await self._consume(rest, None, cut)
+        finally:
+            self._end(cut)
 
     async def _open_segment(self, first: int, last: int, skip: int = 0) -> OriginResponse:
         task = self.task
@@ -143,67 +159,68 @@ class BackToSource:
             )
         return response
 
-    async def _segment(
-        self,
-        first: int,
-        last: int,
-        prefix: bytes = b"",
-        response: OriginResponse | None = None,
-    ) -> None:
-        """Fetch pieces ``first`` to ``last`` (``prefix``: bytes of ``first`` already read;
-        ``response``: a ranged answer already open for them). An answer may cover less
-        than was asked (origins that cap a range's size): ask again from where it ended."""
-        while True:
-            if response is None:
-                response = await self._open_segment(first, last, len(prefix))
-            if not response.ranged:
-                response.close()
-                raise OriginError(f"origin stopped serving ranges for {display_url(self.task.url)}")
-            first, prefix = await self._consume(response, last, prefix)
-            response = None
-            if first > last:
-                return
-
-    async def _consume(
-        self, response: OriginResponse, last: int | None, prefix: bytes = b""
-    ) -> tuple[int, bytes]:
-        """Cut the response into pieces from its first byte (after ``prefix``, bytes of the
-        same piece already read); stop after piece ``last``. Each piece is announced while
-        it arrives, so children read it as it lands (cut-through). Returns the next piece's
-        number and what arrived of it: a ranged answer that ends inside a piece leaves that
-        piece to the next request (recorded short, a retry would skip its hole)."""
-        task = self.task
-        piece_length = task.piece_length
-        number = (response.range_start - len(prefix)) // piece_length
-        buffer = bytearray(piece_length)
-        view = memoryview(buffer)
-        view[: len(prefix)] = prefix
-        filled, received = len(prefix), 0
-        receiving: InFlightPiece | None = None
-        begun = -1  # the piece last announced
+    async def _segment(self, first: int, last: int, response: OriginResponse | None = None) -> None:
+        """Fetch pieces ``first`` to ``last`` (``response``: a ranged answer already open
+        for them). An answer may cover less than was asked (origins that cap a range's
+        size): ask again from where it ended, the piece it ended in still announced."""
+        cut = _Cut(self.task.piece_length)
         try:
             while True:
-                count = await response.readinto(view[filled:])
+                if response is None:
+                    response = await self._open_segment(first, last, cut.filled)
+                if not response.ranged:
+                    response.close()
+                    raise OriginError(
+                        f"origin stopped serving ranges for {display_url(self.task.url)}"
+                    )
+                await self._consume(response, last, cut)
+                response = None
+                if cut.number > last:
+                    return
+                first = cut.number
+        finally:
+            self._end(cut)
+
+    async def _consume_all(self, response: OriginResponse, last: int | None) -> None:
+        """One answer cut into pieces on a buffer of its own (see ``_consume``)."""
+        cut = _Cut(self.task.piece_length)
+        try:
+            await self._consume(response, last, cut)
+        finally:
+            self._end(cut)
+
+    async def _consume(self, response: OriginResponse, last: int | None, cut: _Cut) -> None:
+        """Cut the response into pieces (stop after piece ``last``), going on with the
+        piece ``cut`` holds the start of. Each piece is announced while it arrives, so
+        children read it as it lands (cut-through). A ranged answer that ends inside a
+        piece leaves it in ``cut`` for the next request: recorded short, a retry would
+        skip its hole."""
+        task = self.task
+        piece_length = task.piece_length
+        if cut.filled == 0:
+            cut.number = response.range_start // piece_length
+        view = cut.view
+        received = 0
+        try:
+            while True:
+                count = await response.readinto(view[cut.filled :])
                 if count == 0:
                     break
-                if begun != number:
+                if cut.begun != cut.number:
                     # Announced once its bytes come: an answer that ends at a piece's edge
                     # (the probe, a capped range) announces no piece it will not bring.
-                    begun = number
-                    receiving = self._begin(number, view, filled)
+                    cut.begun = cut.number
+                    cut.receiving = self._begin(cut.number, view, cut.filled)
                 await acquire_all(self.buckets, count)
                 received += count
-                filled += count
-                if receiving is not None:
-                    receiving.advance(filled)
-                if filled == piece_length:
-                    await self._emit(number, view, filled)
-                    self._end(receiving)
-                    receiving = None
-                    number += 1
-                    filled = 0
-                    if last is not None and number > last:
-                        return number, b""
+                cut.filled += count
+                if cut.receiving is not None:
+                    cut.receiving.advance(cut.filled)
+                if cut.filled == piece_length:
+                    await self._emit(cut.number, view, cut.filled)
+                    self._next(cut)
+                    if last is not None and cut.number > last:
+                        return
             expected = response.content_length
             if expected >= 0 and received != expected:
                 raise OriginUnreachable(
@@ -213,14 +230,13 @@ class BackToSource:
             if last is not None and received == 0:
                 raise OriginUnreachable(f"origin sent an empty range for {display_url(task.url)}")
             if task.content_length < 0:
-                task.set_layout(number * piece_length + filled, piece_length)
-            if filled and (last is None or number * piece_length + filled == task.content_length):
-                await self._emit(number, view, filled)  # the content's last piece
-                return number + 1, b""
-            return number, bytes(view[:filled])
+                task.set_layout(cut.number * piece_length + cut.filled, piece_length)
+            end = cut.number * piece_length + cut.filled
+            if cut.filled and (last is None or end == task.content_length):
+                await self._emit(cut.number, view, cut.filled)  # the content's last piece
+                self._next(cut)
         finally:
             response.close()
-            self._end(receiving)
 
     def _begin(self, number: int, view: memoryview, filled: int) -> InFlightPiece | None:
         """Announce piece ``number`` while its bytes arrive in ``view`` (its digest comes
@@ -243,11 +259,18 @@ class BackToSource:
             receiving.advance(filled)
         return receiving
 
-    def _end(self, receiving: InFlightPiece | None) -> None:
-        """The buffer is about to be reused or dropped: readers go on from the file (the
-        piece is recorded) or stop."""
-        if receiving is not None:
-            self.task.end_piece(receiving)
+    def _next(self, cut: _Cut) -> None:
+        """The piece in ``cut`` is stored: its buffer takes the next one."""
+        self._end(cut)
+        cut.number += 1
+        cut.filled = 0
+
+    def _end(self, cut: _Cut) -> None:
+        """The buffer is about to be reused or dropped: readers of its piece go on from
+        the file (the piece is recorded) or stop."""
+        if cut.receiving is not None:
+            self.task.end_piece(cut.receiving)
+            cut.receiving = None
 
     async def _emit(self, number: int, view: memoryview, length: int) -> None:
         """Digest and store a piece off the event loop (the other ranges keep arriving)."""

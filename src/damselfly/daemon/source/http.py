@@ -175,7 +175,14 @@ class HttpSource:
                 raise OriginError(
                     f"origin answered {status} {reason} for {shown}".replace("  ", " "), status
                 )
-            return _describe(status, fields, body, shown)
+            response = _describe(status, fields, body, shown)
+            if response.ranged and response.range_start != start:
+                response.close()
+                raise OriginError(
+                    f"origin answered bytes from {response.range_start} when asked for bytes "
+                    f"from {start} of {shown}; it cannot be fetched in ranges"
+                )
+            return response
 
     async def close(self) -> None:
         if self._session is not None:
