@@ -139,6 +139,26 @@ def test_a_range_answered_from_another_offset_is_refused(tmp_path: Path) -> None
     run(tmp_path, scenario)
 
 
+def test_concurrent_downloads_share_one_buffer_budget(tmp_path: Path) -> None:
+    """Three tasks fetched at once, each in four ranged streams, hold no more piece
+    buffers together than the daemon's budget (four 4 MiB pieces here), and all finish."""
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        names = ["b0.bin", "b1.bin", "b2.bin"]
+        expected = [make_file(files / name, SIZE) for name in names]
+        outputs = [tmp_path / f"out-{name}" for name in names]
+        requests = [
+            DownloadRequest(f"http://127.0.0.1:{origin.port}/files/{name}", str(out))
+            for name, out in zip(names, outputs, strict=True)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(download(daemon, r) for r in requests)), 60)
+        assert [sha256_of(out) for out in outputs] == expected
+        assert daemon.tasks is not None
+        assert 0 < daemon.tasks.ctx.buffers.peak <= 16 * MIB
+
+    run(tmp_path, scenario, buffer_budget_mb=16)
+
+
 async def via_socket(daemon: DaemonServer, request: DownloadRequest) -> int:
     """Download through the daemon's unix socket, as dfget does; returns the length."""
     # Blocking clients get threads of their own, not the daemon's executor threads.

@@ -59,7 +59,7 @@ class UploadConfig(Section):
 class DownloadConfig(Section):
     concurrent_pieces: int = Field(8, ge=1, le=64, description="Pieces in flight per task.")
     buffer_budget_mb: int = Field(
-        128, ge=16, description="Memory for in-flight piece buffers of one task."
+        128, ge=16, description="Memory for piece buffers, shared by all downloads."
     )
     piece_timeout_s: float = Field(30.0, gt=0, description="Give up a piece after this long.")
     origin_connect_timeout_s: float = Field(10.0, gt=0, description="Origin connect timeout.")

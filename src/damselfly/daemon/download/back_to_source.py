@@ -12,12 +12,14 @@ On resume only the missing pieces are asked for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 from damselfly.common.ratelimit import TokenBucket, acquire_all
 from damselfly.core.errors import OriginError, OriginUnreachable
 from damselfly.core.models import DownloadRequest, PieceInfo, Traffic
 from damselfly.core.pieces import MIN_PIECE_LENGTH, piece_length_for
+from damselfly.daemon.download.buffers import BufferPool
 from damselfly.daemon.source.http import HttpSource, OriginResponse, display_url
 from damselfly.daemon.storage.inflight import InFlightPiece
 from damselfly.daemon.storage.tasks import LocalTask
@@ -48,8 +50,8 @@ class _Cut:
     """One stream's piece buffer and the piece being cut in it, which stays announced
     across the requests that bring its bytes."""
 
-    def __init__(self, piece_length: int) -> None:
-        self.view = memoryview(bytearray(piece_length))
+    def __init__(self, buffer: bytearray) -> None:
+        self.view = memoryview(buffer)
         self.number = 0
         self.filled = 0
         self.begun = -1  # the piece last announced
@@ -65,10 +67,12 @@ class BackToSource:
         *,
         on_started: Callable[[], None],
         on_piece: OnPiece,
+        buffers: BufferPool,
         buckets: list[TokenBucket] | None = None,
         concurrency: int = 4,
     ) -> None:
         self.source, self.task, self.request = source, task, request
+        self.buffers = buffers
         self.on_started, self.on_piece = on_started, on_piece
         self.buckets = buckets or []
         self.concurrency = concurrency
@@ -130,8 +134,7 @@ class BackToSource:
         """A range answered without the content's length (``bytes 0-n/*``): piece 0 from
         it, then the rest as one open-ended range read to its end."""
         task = self.task
-        cut = _Cut(piece_length)
-        try:
+        async with self._cut(piece_length) as cut:
             await self._consume(response, 0, cut)
             if task.content_length >= 0:
                 return  # the answer ended inside piece 0: that was the whole content
@@ -143,8 +146,6 @@ class BackToSource:
                 task.set_layout(piece_length, piece_length)  # nothing past piece 0
                 return
             await self._consume(rest, None, cut)
-        finally:
-            self._end(cut)
 
     async def _open_segment(self, first: int, last: int, skip: int = 0) -> OriginResponse:
         task = self.task
@@ -163,8 +164,7 @@ class BackToSource:
         """Fetch pieces ``first`` to ``last`` (``response``: a ranged answer already open
         for them). An answer may cover less than was asked (origins that cap a range's
         size): ask again from where it ended, the piece it ended in still announced."""
-        cut = _Cut(self.task.piece_length)
-        try:
+        async with self._cut(self.task.piece_length) as cut:
             while True:
                 if response is None:
                     response = await self._open_segment(first, last, cut.filled)
@@ -178,16 +178,22 @@ class BackToSource:
                 if cut.number > last:
                     return
                 first = cut.number
-        finally:
-            self._end(cut)
 
     async def _consume_all(self, response: OriginResponse, last: int | None) -> None:
         """One answer cut into pieces on a buffer of its own (see ``_consume``)."""
-        cut = _Cut(self.task.piece_length)
-        try:
+        async with self._cut(self.task.piece_length) as cut:
             await self._consume(response, last, cut)
+
+    @contextlib.asynccontextmanager
+    async def _cut(self, piece_length: int) -> AsyncIterator[_Cut]:
+        """A stream's buffer from the daemon's pool, given back with its piece ended."""
+        buffer = await self.buffers.take(piece_length)
+        cut = _Cut(buffer)
+        try:
+            yield cut
         finally:
             self._end(cut)
+            self.buffers.give(buffer)
 
     async def _consume(self, response: OriginResponse, last: int | None, cut: _Cut) -> None:
         """Cut the response into pieces (stop after piece ``last``), going on with the

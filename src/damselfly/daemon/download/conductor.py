@@ -259,32 +259,46 @@ class Conductor:
         return max(1, min(self.ctx.config.concurrent_pieces, budget // length))
 
     async def _worker(self, stream: PeerStream, reporter: PieceReporter) -> None:
-        buffer = bytearray(0)
+        buffers = self.ctx.buffers
         while not self.planner.complete():
+            # The buffer first (it may wait for other downloads to give one back), then
+            # the piece, so the pick is fresh; an idle worker holds no buffer.
+            buffer = await buffers.take(self.task.piece_length)
             pick = self.planner.next(time.monotonic())
             if pick is None:
+                buffers.give(buffer)
                 waiter = asyncio.get_running_loop().create_future()
                 self._idle.append(waiter)
                 await waiter
                 continue
             self._kick()
-            piece, parent_id = pick
-            parent = self.parents[parent_id]
-            if len(buffer) < piece.length:
-                buffer = bytearray(max(piece.length, self.task.piece_length))
-            view = memoryview(buffer)[: piece.length]
-            self.planner.started(piece.number, parent_id, time.monotonic())
-            await acquire_all(self.buckets, piece.length)
-            # Children may read the piece while it arrives (cut-through).
-            receiving = self.task.begin_piece(piece, view)
             try:
-                await self._fetch_piece(
-                    piece, parent, view, receiving=receiving, stream=stream, reporter=reporter
-                )
+                await self._receive(pick, memoryview(buffer), stream, reporter)
             finally:
-                if receiving is not None:
-                    self.task.end_piece(receiving)
+                buffers.give(buffer)
             self._news()
+
+    async def _receive(
+        self,
+        pick: tuple[PieceInfo, str],
+        buffer: memoryview,
+        stream: PeerStream,
+        reporter: PieceReporter,
+    ) -> None:
+        piece, parent_id = pick
+        parent = self.parents[parent_id]
+        view = buffer[: piece.length]
+        self.planner.started(piece.number, parent_id, time.monotonic())
+        await acquire_all(self.buckets, piece.length)
+        # Children may read the piece while it arrives (cut-through).
+        receiving = self.task.begin_piece(piece, view)
+        try:
+            await self._fetch_piece(
+                piece, parent, view, receiving=receiving, stream=stream, reporter=reporter
+            )
+        finally:
+            if receiving is not None:
+                self.task.end_piece(receiving)
 
     async def _fetch_piece(
         self,

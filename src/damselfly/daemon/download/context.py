@@ -8,6 +8,7 @@ from damselfly.common.grpc_helpers import ChannelPool
 from damselfly.common.ratelimit import TokenBucket
 from damselfly.core.models import HostInfo
 from damselfly.daemon.config import DownloadConfig
+from damselfly.daemon.download.buffers import BufferPool
 from damselfly.daemon.download.piece_fetcher import PieceFetcher
 from damselfly.daemon.scheduler_link import SchedulerLink
 from damselfly.daemon.source.http import HttpSource
@@ -27,3 +28,7 @@ class DownloadContext:
     schedule_timeout_s: float = 30.0
     total_rate: TokenBucket = field(default_factory=lambda: TokenBucket(0))
     parents: ChannelPool = field(default_factory=ChannelPool)
+    buffers: BufferPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.buffers = BufferPool(self.config.buffer_budget_mb << 20)

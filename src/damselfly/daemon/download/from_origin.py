@@ -57,6 +57,7 @@ async def fetch_from_origin(
         request,
         on_started=started,
         on_piece=on_piece,
+        buffers=ctx.buffers,
         buckets=buckets,
         concurrency=ctx.config.back_to_source_concurrency,
     )
