@@ -20,13 +20,7 @@ from damselfly.api import convert
 from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
 from damselfly.common.ratelimit import TokenBucket, acquire_all
-from damselfly.core.errors import (
-    Code,
-    DamselflyError,
-    InternalError,
-    Unavailable,
-    error_for,
-)
+from damselfly.core.errors import Code, DamselflyError, InternalError, Unavailable, error_for
 from damselfly.core.ids import peer_id as new_peer_id
 from damselfly.core.models import DownloadRequest, HostType, ParentInfo, PieceInfo, Traffic
 from damselfly.daemon.download.context import DownloadContext
