@@ -258,18 +258,18 @@ class Conductor:
             # The buffer first (it may wait for other downloads to give one back), then
             # the piece, so the pick is fresh; an idle worker holds no buffer.
             buffer = await buffers.take(self.task.piece_length)
-            pick = self.planner.next(time.monotonic())
-            if pick is None:
+            try:
+                pick = self.planner.next(time.monotonic())
+                if pick is not None:
+                    self._kick()
+                    await self._receive(pick, memoryview(buffer), stream, reporter)
+            finally:
                 buffers.give(buffer)
+            if pick is None:
                 waiter = asyncio.get_running_loop().create_future()
                 self._idle.append(waiter)
                 await waiter
                 continue
-            self._kick()
-            try:
-                await self._receive(pick, memoryview(buffer), stream, reporter)
-            finally:
-                buffers.give(buffer)
             self._news()
 
     async def _receive(
