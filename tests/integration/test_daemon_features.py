@@ -112,13 +112,22 @@ def test_an_origin_that_caps_ranges_still_yields_the_file(tmp_path: Path) -> Non
     run(tmp_path, scenario, origin_retries=0)
 
 
-def test_a_range_answered_from_another_offset_is_refused(tmp_path: Path) -> None:
-    """An origin whose 206 starts elsewhere than asked would put bytes at the wrong offset
-    (their crc32c is taken from them, so nothing would notice): the download fails."""
-
+@pytest.mark.parametrize(
+    ("content_range", "complaint"),
+    [
+        # Bytes from elsewhere than asked would land at the wrong offset, with a crc32c
+        # taken from them, so nothing downstream would notice.
+        ("bytes 100-199/1000", "when asked for bytes from 0"),
+        ("bytes 0-99/50", "impossible Content-Range"),
+        ("bytes 99-0/1000", "impossible Content-Range"),
+    ],
+)
+def test_an_impossible_range_answer_is_refused(
+    tmp_path: Path, content_range: str, complaint: str
+) -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 100-199/1000\r\n"
+        head = f"HTTP/1.1 206 Partial Content\r\nContent-Range: {content_range}\r\n"
         writer.write(f"{head}Content-Length: 100\r\nConnection: close\r\n\r\n".encode())
         writer.write(bytes(100))
         await writer.drain()
@@ -129,7 +138,7 @@ def test_a_range_answered_from_another_offset_is_refused(tmp_path: Path) -> None
         port = server.sockets[0].getsockname()[1]
         out = tmp_path / "out.bin"
         try:
-            with pytest.raises(OriginError, match="when asked for bytes from 0"):
+            with pytest.raises(OriginError, match=complaint):
                 await download(daemon, DownloadRequest(f"http://127.0.0.1:{port}/x", str(out)))
         finally:
             server.close()

@@ -201,4 +201,9 @@ def _describe(status: int, fields: Mapping[str, str], body: Body, shown: str) ->
         raise OriginError(f"origin sent a partial answer without a valid Content-Range for {shown}")
     first, last = int(match.group(1)), int(match.group(2))
     total = -1 if match.group(3) == "*" else int(match.group(3))
+    if last < first or 0 <= total <= last:
+        body.close()
+        raise OriginError(
+            f"origin sent an impossible Content-Range ({fields['content-range']}) for {shown}"
+        )
     return OriginResponse(206, last - first + 1, first, total, body, shown)
