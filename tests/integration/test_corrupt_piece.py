@@ -4,6 +4,7 @@ written, and fetched again from the origin (the only other source here)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
@@ -50,6 +51,37 @@ def test_corrupted_parent_piece_is_refetched_elsewhere(tmp_path: Path) -> None:
             assert swarm.scheduler is not None
             parent_host = swarm.scheduler.service.resources.hosts[parent.host_info().id]
             assert parent_host.upload_failed_count >= 1
+        finally:
+            await swarm.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_parent_announcing_a_piece_out_of_place_is_dropped(tmp_path: Path) -> None:
+    """A parent whose record of piece 3 points at piece 0's bytes (offset and crc32c
+    agree with each other, so the check on the bytes passes) would leave a hole at
+    piece 3 in the child's output: the child drops it and fetches elsewhere."""
+    files = tmp_path / "files"
+    files.mkdir()
+    expected = make_file(files / "blob.bin", SIZE)
+
+    async def scenario() -> None:
+        swarm = await start_swarm(tmp_path, files, peers=2)
+        try:
+            url = swarm.url("blob.bin")
+            parent, child = swarm.peers
+            await download(parent, DownloadRequest(url, str(tmp_path / "parent.bin")))
+            assert swarm.seed is not None
+            await swarm.seed.stop()
+            swarm.seed = None
+            task = parent.store.get(validate(DownloadRequest(url)))
+            assert task is not None
+            task.pieces[BAD_PIECE] = dataclasses.replace(task.pieces[0], number=BAD_PIECE)
+
+            result = await download(child, DownloadRequest(url, str(tmp_path / "child.bin")))
+
+            assert sha256_of(tmp_path / "child.bin") == expected
+            assert result.traffic.remote_peer == 0  # nothing taken from that parent
         finally:
             await swarm.stop()
 

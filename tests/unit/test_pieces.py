@@ -7,6 +7,8 @@ import pytest
 from damselfly.core.errors import InvalidArgument
 from damselfly.core.pieces import (
     PieceRange,
+    fits_layout,
+    is_piece_length,
     piece_count,
     piece_length_for,
     piece_range,
@@ -138,3 +140,26 @@ def test_piece_ranges_cover_the_content_exactly(piece_length: int, content_lengt
 )
 def test_pieces_covering(start: int, length: int, piece_length: int, expected: list[int]) -> None:
     assert list(pieces_covering(start, length, piece_length)) == expected
+
+
+def test_a_piece_fits_the_layout_only_where_its_number_puts_it() -> None:
+    piece, content = 4 * MIB, 10 * MIB  # pieces 0 and 1 of 4 MiB, piece 2 of 2 MiB
+    assert fits_layout(0, 0, piece, piece, content)
+    assert fits_layout(2, 8 * MIB, 2 * MIB, piece, content)
+    assert not fits_layout(1, 0, piece, piece, content)  # another piece's offset
+    assert not fits_layout(2, 8 * MIB, piece, piece, content)  # past the content's end
+    assert not fits_layout(3, 12 * MIB, piece, piece, content)  # no such piece
+    assert not fits_layout(-1, -piece, piece, piece, content)
+    assert not fits_layout(0, 0, 0, piece, content)
+    # The content's length unknown: on its boundary, no longer than a piece.
+    assert fits_layout(5, 5 * piece, 1000, piece, -1)
+    assert not fits_layout(5, 5 * piece + 1, 1000, piece, -1)
+    assert not fits_layout(5, 5 * piece, piece + 1, piece, -1)
+
+
+def test_piece_lengths_are_powers_of_two_from_4_to_64_mib() -> None:
+    assert is_piece_length(4 * MIB) and is_piece_length(64 * MIB)
+    assert not is_piece_length(0)
+    assert not is_piece_length(2 * MIB)
+    assert not is_piece_length(128 * MIB)
+    assert not is_piece_length(6 * MIB)

@@ -26,9 +26,14 @@ def piece_length_for(content_length: int) -> int:
     return min(power, MAX_PIECE_LENGTH)
 
 
+def is_piece_length(length: int) -> bool:
+    """A power of two within 4-64 MiB, as every task's piece length is."""
+    return MIN_PIECE_LENGTH <= length <= MAX_PIECE_LENGTH and not length & (length - 1)
+
+
 def validate_piece_length(length: int) -> int:
     """A user-chosen piece length must be a power of two within 4-64 MiB."""
-    if not MIN_PIECE_LENGTH <= length <= MAX_PIECE_LENGTH or length & (length - 1):
+    if not is_piece_length(length):
         raise InvalidArgument(
             f"piece length {length} is not valid; use a power of two from 4 MiB to 64 MiB"
         )
@@ -63,6 +68,19 @@ def piece_range(number: int, piece_length: int, content_length: int) -> PieceRan
         raise ValueError(f"piece {number} is outside 0..{count - 1}")
     offset = number * piece_length
     return PieceRange(number, offset, min(piece_length, content_length - offset))
+
+
+def fits_layout(
+    number: int, offset: int, length: int, piece_length: int, content_length: int
+) -> bool:
+    """Piece ``number`` sits where the layout puts it: its offset and length follow from
+    its number (with the content's length unknown, it starts on its piece's boundary and
+    is no longer than a piece)."""
+    if number < 0 or offset != number * piece_length or length <= 0:
+        return False
+    if content_length < 0:
+        return length <= piece_length
+    return offset < content_length and length == min(piece_length, content_length - offset)
 
 
 def piece_ranges(piece_length: int, content_length: int) -> list[PieceRange]:

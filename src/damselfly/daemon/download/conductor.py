@@ -14,10 +14,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-import grpc
-
 from damselfly.api import convert
-from damselfly.api.gen.dfdaemon.v1 import dfdaemon_pb2, dfdaemon_pb2_grpc
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
 from damselfly.common.ratelimit import TokenBucket, acquire_all
 from damselfly.core.errors import Code, DamselflyError, InternalError, Unavailable, error_for
@@ -28,6 +25,7 @@ from damselfly.daemon.download.from_origin import fetch_from_origin, verify_and_
 from damselfly.daemon.download.messages import back_to_source_finished
 from damselfly.daemon.download.messages import finished as _finished
 from damselfly.daemon.download.messages import piece_failed as _piece_failed
+from damselfly.daemon.download.parent_sync import follow_parent
 from damselfly.daemon.download.piece_fetcher import PieceFetchError
 from damselfly.daemon.download.planner import PiecePlanner
 from damselfly.daemon.download.reporter import PieceReporter
@@ -156,7 +154,16 @@ class Conductor:
                 parent = convert.parent_from_pb(parent_pb)
                 if self.planner.add_parent(parent.peer_id):
                     self.parents[parent.peer_id] = parent
-                    self._spawn(self._sync(parent))
+                    self._spawn(
+                        follow_parent(
+                            self.ctx,
+                            self.task,
+                            self.planner,
+                            parent=parent,
+                            peer_id=self.peer_id,
+                            news=self._news,
+                        )
+                    )
             if first:
                 stream.send(
                     spb.AnnouncePeerRequest(download_peer_started=spb.DownloadPeerStartedRequest())
@@ -174,38 +181,6 @@ class Conductor:
         self._news()
 
     # Parents -------------------------------------------------------------------
-
-    async def _sync(self, parent: ParentInfo) -> None:
-        chan = self.ctx.parents.get(f"{parent.host.ip}:{parent.host.port}")
-        stub: dfdaemon_pb2_grpc.DfdaemonUploadAsyncStub = dfdaemon_pb2_grpc.DfdaemonUploadStub(chan)
-        request = dfdaemon_pb2.SyncPiecesRequest(task_id=self.task.id, child_peer_id=self.peer_id)
-        try:
-            async for message in stub.SyncPieces(request):
-                if not self._accept_layout(message):
-                    self.planner.drop_parent(parent.peer_id)
-                    break
-                pieces = [convert.piece_from_pb(p) for p in message.receiving_pieces]
-                pieces += [convert.piece_from_pb(p) for p in message.pieces]
-                self.planner.announce(parent.peer_id, pieces)
-                self._news()
-            self.planner.parent_finished(parent.peer_id)
-        except grpc.aio.AioRpcError as exc:
-            log.info("parent %s stream ended: %s", parent.peer_id, exc.code().name)
-            self.planner.drop_parent(parent.peer_id)
-        self._news()
-
-    def _accept_layout(self, message: dfdaemon_pb2.SyncPiecesResponse) -> bool:
-        task = self.task
-        if message.content_length < 0:
-            return True
-        if task.content_length < 0:
-            task.set_layout(message.content_length, message.piece_length)
-            self.planner.total = task.piece_count
-            return True
-        return (task.content_length, task.piece_length) == (
-            message.content_length,
-            message.piece_length,
-        )
 
     async def _digest_of(self, number: int, parent_id: str) -> PieceInfo:
         """Piece ``number`` as its parent announces it once finished: the bytes came while
