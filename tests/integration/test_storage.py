@@ -70,6 +70,44 @@ def test_restart_keeps_recorded_pieces_and_completed_tasks(tmp_path: Path) -> No
     asyncio.run(scenario())
 
 
+def test_restart_drops_what_a_changed_content_file_no_longer_holds(tmp_path: Path) -> None:
+    """Content files edited while the daemon was down: an unfinished task keeps only the
+    pieces its file still holds, and a completed one whose file changed length is
+    forgotten rather than handed out."""
+
+    async def scenario() -> None:
+        store = TaskStore(tmp_path)
+        data = memoryview(bytes(range(256)) * (PIECE // 256))
+        partial = store.open(TASK, "http://origin/x", "")
+        partial.set_layout(3 * PIECE, PIECE)
+        for number in (0, 2):
+            await partial.store_piece(PieceInfo(number, number * PIECE, PIECE, crc32c(data)), data)
+        done = store.open("cd" * 32, "http://origin/y", "")
+        done.set_layout(5, PIECE)
+        await done.store_piece(PieceInfo(0, 0, 5, crc32c(b"hello")), memoryview(b"hello"))
+        await done.succeed(5)
+        store.close()
+        os.truncate(store.content_path(TASK), 2 * PIECE)  # piece 2's bytes are gone
+        done_path = store.content_path("cd" * 32)
+        done_path.chmod(0o644)
+        done_path.write_bytes(b"hel")
+
+        reopened = TaskStore(tmp_path)
+        again = reopened.get(TASK)
+        assert again is not None and set(again.pieces) == {0}
+        assert reopened.get("cd" * 32) is None
+        reopened.close()
+        # What was dropped stays dropped, even once the file has its length back (as a
+        # resumed download gives it, the hole reading as zeros): the records went too.
+        os.truncate(reopened.content_path(TASK), 3 * PIECE)
+        once_more = TaskStore(tmp_path)
+        kept = once_more.get(TASK)
+        assert kept is not None and set(kept.pieces) == {0}
+        once_more.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_task_larger_than_the_free_space_fails_up_front(tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a small tmpfs")

@@ -109,6 +109,11 @@ class Metadata:
         ).fetchall()
         return [PieceInfo(n, o, ln, c, traffic=Traffic(t)) for n, o, ln, c, t in rows]
 
+    def delete_pieces(self, task_id: str, numbers: list[int]) -> None:
+        self._db.executemany(
+            "DELETE FROM pieces WHERE task_id=? AND number=?", [(task_id, n) for n in numbers]
+        )
+
     def delete_task(self, task_id: str) -> None:
         self._db.execute("DELETE FROM pieces WHERE task_id=?", (task_id,))
         self._db.execute("DELETE FROM tasks WHERE id=?", (task_id,))

@@ -224,16 +224,34 @@ class TaskStore:
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piece-io")
         self._tasks: dict[str, LocalTask] = {}
         for record in self.metadata.tasks():
-            task = LocalTask(self, record)
-            if task.state is TaskState.SUCCEEDED and not task.path.exists():
-                self.metadata.delete_task(task.id)
-                continue
-            for piece in self.metadata.pieces(task.id):
-                task.add_piece(piece)
-            task.traffic = TrafficTotals()
-            if task.state is not TaskState.SUCCEEDED:
-                task.state = TaskState.FAILED
-            self._tasks[task.id] = task
+            task = self._load(record)
+            if task is not None:
+                self._tasks[task.id] = task
+
+    def _load(self, record: TaskRecord) -> LocalTask | None:
+        """A task as a restart finds it. The content file may have changed while the
+        daemon was down: a completed task whose file is gone or of another length is
+        forgotten (it would be handed out as is), and an unfinished one keeps only the
+        pieces its file still holds (the rest are fetched again)."""
+        task = LocalTask(self, record)
+        try:
+            size = os.stat(task.path).st_size
+        except FileNotFoundError:
+            size = -1
+        if task.state is TaskState.SUCCEEDED and size != task.content_length:
+            self.metadata.delete_task(task.id)
+            return None
+        pieces = self.metadata.pieces(task.id)
+        held = [p for p in pieces if p.offset + p.length <= size]
+        if len(held) < len(pieces):
+            kept = {p.number for p in held}
+            self.metadata.delete_pieces(task.id, [p.number for p in pieces if p.number not in kept])
+        for piece in held:
+            task.add_piece(piece)
+        task.traffic = TrafficTotals()
+        if task.state is not TaskState.SUCCEEDED:
+            task.state = TaskState.FAILED
+        return task
 
     def content_path(self, task_id: str) -> Path:
         if not is_task_id(task_id):
