@@ -62,7 +62,11 @@ def _up(args: argparse.Namespace) -> int:
             if self.server is not None:
                 await self.server.stop()
 
-    asyncio.run(run_until_signal([scheduler, Seed()]))
+    try:
+        asyncio.run(run_until_signal([scheduler, Seed()]))
+    except DamselflyError as exc:
+        print(f"damselfly up: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

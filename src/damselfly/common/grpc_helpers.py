@@ -44,9 +44,12 @@ async def mark_serving(servicer: health_aio.HealthServicer, *services: str) -> N
 
 def bind(server: grpc.aio.Server, address: str) -> int:
     """Bind a TCP ``host:port`` (port 0 picks one) or ``unix:/path``; returns the port."""
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio's word for a failed bind
+        port = 0
     if port == 0 and not address.startswith("unix:"):
-        raise OSError(f"cannot listen on {address}")
+        raise OSError(f"cannot listen on {address}; is another server using that port?")
     return port
 
 

@@ -1,4 +1,9 @@
-"""Run servers until SIGINT/SIGTERM, then stop them in reverse order."""
+"""Run servers until SIGINT/SIGTERM, then stop them in reverse order.
+
+A server that cannot start (its port taken, its folder not writable) is a
+``FailedPrecondition`` saying why, which the command prints as one line; the servers
+already started are stopped first.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import asyncio
 import signal
 from collections.abc import Sequence
 from typing import Protocol
+
+from damselfly.core.errors import FailedPrecondition
 
 
 class Lifecycle(Protocol):
@@ -22,7 +29,10 @@ async def run_until_signal(servers: Sequence[Lifecycle]) -> None:
     started: list[Lifecycle] = []
     try:
         for server in servers:
-            await server.start()
+            try:
+                await server.start()
+            except OSError as exc:
+                raise FailedPrecondition(f"cannot start: {exc.strerror or exc}") from exc
             started.append(server)
         await stop.wait()
     finally:

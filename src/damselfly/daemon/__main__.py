@@ -60,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dfdaemon: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level, "dfdaemon")
-    asyncio.run(run_until_signal([DaemonServer(config)]))
+    try:
+        asyncio.run(run_until_signal([DaemonServer(config)]))
+    except DamselflyError as exc:
+        print(f"dfdaemon: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

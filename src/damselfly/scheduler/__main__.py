@@ -30,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     # uvloop: the scheduler is all small messages on the event loop (grpclib parses
     # HTTP/2 there), where uvloop's cheaper callbacks and transports pay. Daemons keep
     # asyncio's loop: uvloop has no loop.sendfile, which their piece server needs.
-    uvloop.run(run_until_signal([SchedulerServer(config)]))
+    try:
+        uvloop.run(run_until_signal([SchedulerServer(config)]))
+    except DamselflyError as exc:
+        print(f"scheduler: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

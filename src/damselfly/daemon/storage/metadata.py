@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from damselfly.core.errors import FailedPrecondition
 from damselfly.core.models import PieceInfo, Traffic
 
 _SCHEMA = """
@@ -49,11 +50,17 @@ class TaskRecord:
 
 class Metadata:
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise FailedPrecondition(
+                f"the daemon's metadata database {path} cannot be used ({exc}); move the "
+                "storage folder away to start with an empty cache"
+            ) from None
 
     def close(self) -> None:
         self._db.close()
