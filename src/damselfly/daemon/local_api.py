@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,15 @@ from damselfly.api.download_json import download_from_json, traffic_to_json
 from damselfly.api.local import DOWNLOAD_PATH, MAX_BODY, TASKS_PATH, error_to_json
 from damselfly.api.status import http_status
 from damselfly.common.http_head import MalformedHead, parse_request_head, status_line
-from damselfly.core.errors import DamselflyError, InternalError, InvalidArgument, NotFound
+from damselfly.core.errors import (
+    DamselflyError,
+    InternalError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from damselfly.core.ids import is_task_id
+from damselfly.daemon.download.delivery import Owner, check_output
 from damselfly.daemon.download.task_manager import Event, Progress, Started, TaskManager, validate
 from damselfly.daemon.storage.tasks import TaskStore
 
@@ -55,6 +65,27 @@ def event_to_json(event: Event, task_id: str) -> dict[str, Any]:
             "traffic": traffic_to_json(event.traffic),
         }
     }
+
+
+def caller(writer: asyncio.StreamWriter) -> Owner | None:
+    """Who is at the other end of the socket (``SO_PEERCRED``), when another user than
+    the daemon's: outputs are then written only where that user could write."""
+    sock = writer.get_extra_info("socket")
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (AttributeError, OSError):
+        raise PermissionDenied(
+            "the daemon cannot tell who is asking; use its unix socket"
+        ) from None
+    pid, uid, gid = struct.unpack("3i", raw)
+    if uid == os.geteuid():
+        return None
+    groups: frozenset[int] = frozenset()
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Groups:"):
+                groups = frozenset(int(g) for g in line.split()[1:])
+    return Owner(uid, gid, groups)
 
 
 def _head(status: int, content_type: str = "application/json") -> bytes:
@@ -132,9 +163,12 @@ class LocalApi:
         download = download_from_json(body)
         download.need_back_to_source = False
         task_id = validate(download)  # refused with an HTTP status before any event
+        owner = caller(writer)
+        if owner is not None and download.output_path:
+            check_output(Path(download.output_path), owner)
         writer.write(_head(200, "application/x-ndjson"))
         try:
-            async for event in self.tasks.download(download):
+            async for event in self.tasks.download(download, owner):
                 if isinstance(event, Started):
                     task_id = event.task_id
                 writer.write(json.dumps(event_to_json(event, task_id)).encode() + b"\n")

@@ -28,7 +28,7 @@ from damselfly.core.models import ByteRange, DownloadRequest, TrafficTotals
 from damselfly.core.pieces import pieces_covering, validate_piece_length
 from damselfly.daemon.download.conductor import Conductor
 from damselfly.daemon.download.context import DownloadContext
-from damselfly.daemon.download.delivery import deliver, deliver_range
+from damselfly.daemon.download.delivery import Owner, deliver, deliver_range
 from damselfly.daemon.download.messages import announce_complete
 from damselfly.daemon.source.http import check_url
 from damselfly.daemon.storage.tasks import LocalTask, TaskState
@@ -106,7 +106,11 @@ class TaskManager:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
-    async def download(self, request: DownloadRequest) -> AsyncIterator[Event]:
+    async def download(
+        self, request: DownloadRequest, owner: Owner | None = None
+    ) -> AsyncIterator[Event]:
+        """The events of one download; the output is written as ``owner`` may (see
+        ``delivery.py``) when another user than the daemon's asked."""
         began = time.monotonic()
         tid = validate(request)
         task = self.ctx.store.get(tid)
@@ -131,9 +135,9 @@ class TaskManager:
             output = Path(request.output_path)
             if request.range is not None:
                 start = request.range.start
-                await asyncio.to_thread(deliver_range, task.path, start, length, output)
+                await asyncio.to_thread(deliver_range, task.path, start, length, output, owner)
             else:
-                await asyncio.to_thread(deliver, task.path, output, request.force_hard_link)
+                await asyncio.to_thread(deliver, task.path, output, request.force_hard_link, owner)
         yield Finished(length, request.output_path, traffic, time.monotonic() - began)
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
