@@ -240,6 +240,7 @@ class TaskStore:
             size = -1
         if task.state is TaskState.SUCCEEDED and size != task.content_length:
             self.metadata.delete_task(task.id)
+            task.path.unlink(missing_ok=True)
             return None
         pieces = self.metadata.pieces(task.id)
         held = [p for p in pieces if p.offset + p.length <= size]
