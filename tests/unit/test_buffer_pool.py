@@ -102,3 +102,21 @@ def test_kept_buffers_are_dropped_once_the_daemon_is_idle() -> None:
         assert pool.held == 0
 
     run(scenario())
+
+
+def test_ready_says_whether_a_take_would_wait() -> None:
+    async def scenario() -> None:
+        pool = BufferPool(8 * MIB)
+        assert pool.ready(4 * MIB)
+        first = await pool.take(4 * MIB)
+        second = await pool.take(4 * MIB)
+        assert not pool.ready(4 * MIB)
+        pool.give(second)
+        assert pool.ready(4 * MIB)  # a kept one
+        waiting = asyncio.create_task(pool.take(8 * MIB))
+        await settle()
+        assert not pool.ready(4 * MIB)  # someone is in line first
+        pool.give(first)
+        pool.give(await asyncio.wait_for(waiting, 1))
+
+    run(scenario())

@@ -163,7 +163,12 @@ class BackToSource:
     async def _segment(self, first: int, last: int, response: OriginResponse | None = None) -> None:
         """Fetch pieces ``first`` to ``last`` (``response``: a ranged answer already open
         for them). An answer may cover less than was asked (origins that cap a range's
-        size): ask again from where it ended, the piece it ended in still announced."""
+        size): ask again from where it ended, the piece it ended in still announced.
+        An answer already open is closed rather than left unread while the stream waits
+        for a buffer (an origin may drop a connection nobody reads); it is asked again."""
+        if response is not None and not self.buffers.ready(self.task.piece_length):
+            response.close()
+            response = None
         async with self._cut(self.task.piece_length) as cut:
             while True:
                 if response is None:

@@ -57,6 +57,12 @@ class BufferPool:
                 self._wake()  # the next in line may fit too
                 return buffer
 
+    def ready(self, length: int) -> bool:
+        """Whether ``take(length)`` would return at once."""
+        if self._waiters:
+            return False
+        return bool(self._free.get(length)) or not self.out or self.out + length <= self.budget
+
     def give(self, buffer: bytearray) -> None:
         length = len(buffer)
         self.out -= length
