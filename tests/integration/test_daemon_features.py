@@ -22,6 +22,7 @@ from damselfly.daemon.storage.inflight import InFlightState
 from damselfly.daemon.storage.tasks import TaskState
 from damselfly.demo.origin import Origin
 from tests.integration.harness import MIB, Swarm, download, make_file, sha256_of
+from tests.integration.test_cut_through import _wait_until
 
 SIZE = 24 * MIB + 777
 
@@ -164,6 +165,38 @@ def test_concurrent_downloads_share_one_buffer_budget(tmp_path: Path) -> None:
         assert [sha256_of(out) for out in outputs] == expected
         assert daemon.tasks is not None
         assert 0 < daemon.tasks.ctx.buffers.peak <= 16 * MIB
+
+    run(tmp_path, scenario, buffer_budget_mb=16)
+
+
+@pytest.mark.parametrize("mode", ["files", "norange", "unsized"])
+def test_a_download_waiting_for_a_buffer_asks_the_origin_again(tmp_path: Path, mode: str) -> None:
+    """With the daemon's budget spent by a slow download, a new one waits for a buffer
+    with its first answer closed rather than unread (an origin may drop it), asks again
+    once a buffer is free, and both finish."""
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        hog_expected = make_file(files / "hog.bin", SIZE)
+        expected = make_file(files / "w.bin", SIZE)
+        # One slow stream whose 16 MiB pieces take the whole budget in one buffer.
+        hog_url = f"http://127.0.0.1:{origin.port}/norange/hog.bin?rate={24 * MIB}"
+        hog_out, out = tmp_path / "hog.out", tmp_path / "w.out"
+        slow = DownloadRequest(hog_url, str(hog_out), piece_length=16 * MIB)
+        hog = asyncio.create_task(download(daemon, slow))
+        assert daemon.tasks is not None
+        pool = daemon.tasks.ctx.buffers
+        await _wait_until(lambda: not pool.ready(4 * MIB), "the slow download to hold the budget")
+        requests = origin.requests
+        url = f"http://127.0.0.1:{origin.port}/{mode}/w.bin"
+        await asyncio.wait_for(download(daemon, DownloadRequest(url, str(out))), 60)
+        await asyncio.wait_for(hog, 60)
+        assert sha256_of(out) == expected and sha256_of(hog_out) == hog_expected
+        assert pool.peak <= 16 * MIB
+        if mode != "files":
+            # The requests such a download makes anyway (one stream; the unsized one then
+            # asks for the rest), plus its first answer asked again.
+            usual = {"norange": 1, "unsized": 2}[mode]
+            assert origin.requests - requests == usual + 1
 
     run(tmp_path, scenario, buffer_budget_mb=16)
 

@@ -134,8 +134,9 @@ class BackToSource:
         """A range answered without the content's length (``bytes 0-n/*``): piece 0 from
         it, then the rest as one open-ended range read to its end."""
         task = self.task
+        pending = self._unless_waiting(response)
         async with self._cut(piece_length) as cut:
-            await self._consume(response, 0, cut)
+            await self._consume(await self._again(pending, 0, PROBE_LENGTH - 1), 0, cut)
             if task.content_length >= 0:
                 return  # the answer ended inside piece 0: that was the whole content
             try:
@@ -164,11 +165,9 @@ class BackToSource:
         """Fetch pieces ``first`` to ``last`` (``response``: a ranged answer already open
         for them). An answer may cover less than was asked (origins that cap a range's
         size): ask again from where it ended, the piece it ended in still announced.
-        An answer already open is closed rather than left unread while the stream waits
-        for a buffer (an origin may drop a connection nobody reads); it is asked again."""
-        if response is not None and not self.buffers.ready(self.task.piece_length):
-            response.close()
-            response = None
+        An answer handed over is asked again if the stream must wait for a buffer (see
+        ``_unless_waiting``)."""
+        response = self._unless_waiting(response)
         async with self._cut(self.task.piece_length) as cut:
             while True:
                 if response is None:
@@ -185,9 +184,27 @@ class BackToSource:
                 first = cut.number
 
     async def _consume_all(self, response: OriginResponse, last: int | None) -> None:
-        """One answer cut into pieces on a buffer of its own (see ``_consume``)."""
+        """One whole-content answer cut into pieces on a buffer of its own (see
+        ``_consume``); asked again from byte 0 if it had to wait for the buffer."""
+        pending = self._unless_waiting(response)
         async with self._cut(self.task.piece_length) as cut:
-            await self._consume(response, last, cut)
+            await self._consume(await self._again(pending, 0, None), last, cut)
+
+    def _unless_waiting(self, response: OriginResponse | None) -> OriginResponse | None:
+        """``response``, or None after closing it when the stream must wait for a buffer
+        (the daemon's budget is spent): an origin may drop an answer nobody reads, so
+        it is asked again once the buffer is there."""
+        if response is None or self.buffers.ready(self.task.piece_length):
+            return response
+        response.close()
+        return None
+
+    async def _again(
+        self, response: OriginResponse | None, start: int, end: int | None
+    ) -> OriginResponse:
+        if response is not None:
+            return response
+        return await self.source.open(self.task.url, self.request.headers, start, end)
 
     @contextlib.asynccontextmanager
     async def _cut(self, piece_length: int) -> AsyncIterator[_Cut]:
