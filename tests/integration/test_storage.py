@@ -14,6 +14,7 @@ import pytest
 from damselfly.core.digest import crc32c
 from damselfly.core.errors import FailedPrecondition
 from damselfly.core.models import PieceInfo
+from damselfly.daemon.storage.metadata import Metadata
 from damselfly.daemon.storage.tasks import TaskState, TaskStore
 
 TASK = "ab" * 32
@@ -55,6 +56,8 @@ def test_restart_keeps_recorded_pieces_and_completed_tasks(tmp_path: Path) -> No
         again = reopened.get(TASK)
         assert again is not None
         assert again.state is TaskState.FAILED  # resumable, not presented as complete
+        assert again.pieces == {}  # offered to no one until read back
+        await again.check_restored()
         assert set(again.pieces) == {1}
         assert (again.content_length, again.piece_length, again.piece_count) == (
             3 * PIECE,
@@ -94,7 +97,7 @@ def test_restart_drops_what_a_changed_content_file_no_longer_holds(tmp_path: Pat
 
         reopened = TaskStore(tmp_path)
         again = reopened.get(TASK)
-        assert again is not None and set(again.pieces) == {0}
+        assert again is not None and [p.number for p in again.restored] == [0]
         assert reopened.get("cd" * 32) is None and not done_path.exists()
         reopened.close()
         # What was dropped stays dropped, even once the file has its length back (as a
@@ -102,8 +105,38 @@ def test_restart_drops_what_a_changed_content_file_no_longer_holds(tmp_path: Pat
         os.truncate(reopened.content_path(TASK), 3 * PIECE)
         once_more = TaskStore(tmp_path)
         kept = once_more.get(TASK)
-        assert kept is not None and set(kept.pieces) == {0}
+        assert kept is not None and [p.number for p in kept.restored] == [0]
         once_more.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_restored_piece_whose_bytes_were_lost_is_fetched_again(tmp_path: Path) -> None:
+    """A machine crash can lose a piece's bytes (written without an fsync) while its
+    record survives: read back on resume, it is dropped, record and all."""
+
+    async def scenario() -> None:
+        store = TaskStore(tmp_path)
+        task = store.open(TASK, "http://origin/x", "")
+        task.set_layout(3 * PIECE, PIECE)
+        data = memoryview(bytes(range(256)) * (PIECE // 256))
+        for number in range(3):
+            await task.store_piece(PieceInfo(number, number * PIECE, PIECE, crc32c(data)), data)
+        store.close()
+        fd = os.open(store.content_path(TASK), os.O_WRONLY)
+        try:
+            os.pwrite(fd, bytes(PIECE), PIECE)  # piece 1 reads as zeros
+        finally:
+            os.close(fd)
+
+        reopened = TaskStore(tmp_path)
+        again = reopened.get(TASK)
+        assert again is not None
+        await again.check_restored()
+        assert set(again.pieces) == {0, 2}
+        assert again.traffic.back_to_source == 0  # nothing came in this run
+        reopened.close()
+        assert [p.number for p in Metadata(tmp_path / "metadata.db").pieces(TASK)] == [0, 2]
 
     asyncio.run(scenario())
 

@@ -148,6 +148,7 @@ class TaskManager:
     async def _conduct(self, task: LocalTask, request: DownloadRequest) -> None:
         began = time.monotonic()
         try:
+            await task.check_restored()
             await Conductor(self.ctx, task, request).run()
             t = task.traffic
             log.info(

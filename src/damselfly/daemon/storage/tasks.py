@@ -44,6 +44,8 @@ class LocalTask:
         self.error: DamselflyError | None = None
         self.pieces: dict[int, PieceInfo] = {}
         self.arrival: list[int] = []
+        self.restored: list[PieceInfo] = []
+        """Pieces recorded before a restart and not read back yet (``check_restored``)."""
         # Pieces being received now (readable by children), and every start in order.
         self.inflight: dict[int, InFlightPiece] = {}
         self.starts: list[InFlightPiece] = []
@@ -149,12 +151,44 @@ class LocalTask:
             self._store.metadata.add_piece(self.id, piece)
             self.add_piece(piece)
 
-    def add_piece(self, piece: PieceInfo) -> None:
+    def add_piece(self, piece: PieceInfo, *, counted: bool = True) -> None:
+        """Make a recorded piece visible; ``counted``: its bytes came in this run."""
         if piece.number not in self.pieces:
             self.pieces[piece.number] = piece
             self.arrival.append(piece.number)
-            self.traffic.add(piece.traffic, piece.length)
+            if counted:
+                self.traffic.add(piece.traffic, piece.length)
             self.notify()
+
+    async def check_restored(self) -> None:
+        """Read back the pieces recorded before a restart and keep those whose bytes
+        still match their crc32c (the rest are fetched again). Pieces are recorded right
+        after their write, without an fsync: a crash of the machine, not only of the
+        daemon, can lose bytes their record outlived, which would be handed out as zeros.
+        Called before a download resumes; until then they are not offered to anyone."""
+        pieces, self.restored = self.restored, []
+        if not pieces:
+            return
+        fd = os.dup(self.fd())
+
+        def intact() -> list[bool]:
+            try:
+                view = memoryview(bytearray(max(p.length for p in pieces)))
+                return [
+                    os.preadv(fd, [view[: p.length]], p.offset) == p.length
+                    and crc32c(view[: p.length]) == p.crc32c
+                    for p in pieces
+                ]
+            finally:
+                os.close(fd)
+
+        checks = await asyncio.get_running_loop().run_in_executor(self._store.io, intact)
+        lost = [p.number for p, ok in zip(pieces, checks, strict=True) if not ok]
+        if lost:
+            self._store.metadata.delete_pieces(self.id, lost)
+        for piece, ok in zip(pieces, checks, strict=True):
+            if ok:
+                self.add_piece(piece, counted=False)
 
     def begin_piece(self, piece: PieceInfo, buffer: memoryview) -> InFlightPiece | None:
         """Announce a piece whose bytes start arriving in ``buffer``; None when the piece
@@ -247,10 +281,11 @@ class TaskStore:
         if len(held) < len(pieces):
             kept = {p.number for p in held}
             self.metadata.delete_pieces(task.id, [p.number for p in pieces if p.number not in kept])
-        for piece in held:
-            task.add_piece(piece)
-        task.traffic = TrafficTotals()
-        if task.state is not TaskState.SUCCEEDED:
+        if task.state is TaskState.SUCCEEDED:
+            for piece in held:  # made durable (fsync) before the task was marked so
+                task.add_piece(piece, counted=False)
+        else:
+            task.restored = held
             task.state = TaskState.FAILED
         return task
 
