@@ -52,9 +52,6 @@ class PieceExchange(ABC):
         self.receiving = Receiving(cluster.scenario.cut_through)
         self.scheduler_gone = False
         self.rescheduling = False
-        self.from_source = 0
-        self.from_seed = 0
-        self.from_peers = 0
         self.reports = Reports(cluster.engine, self._report)
 
     @property
@@ -214,12 +211,6 @@ class PieceExchange(ABC):
         self.have.add(number)
         self.arrival.append(number)
         length = self.cluster.pieces[number].length
-        if traffic is Traffic.BACK_TO_SOURCE:
-            self.from_source += length
-        elif traffic is Traffic.SEED_PEER:
-            self.from_seed += length
-        else:
-            self.from_peers += length
         if number not in self.receiving.announced:
             for child in list(self.children):
                 self._announce(child, [number])

@@ -54,7 +54,6 @@ class _Cut:
         self.view = memoryview(buffer)
         self.number = 0
         self.filled = 0
-        self.begun = -1  # the piece last announced
         self.receiving: InFlightPiece | None = None
 
 
@@ -234,10 +233,9 @@ class BackToSource:
                 count = await response.readinto(view[cut.filled :])
                 if count == 0:
                     break
-                if cut.begun != cut.number:
+                if cut.receiving is None:
                     # Announced once its bytes come: an answer that ends at a piece's edge
                     # (the probe, a capped range) announces no piece it will not bring.
-                    cut.begun = cut.number
                     cut.receiving = self._begin(cut.number, view, cut.filled)
                 await acquire_all(self.buckets, count)
                 received += count
