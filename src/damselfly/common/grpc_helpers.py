@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
+import socket
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -44,13 +46,43 @@ async def mark_serving(servicer: health_aio.HealthServicer, *services: str) -> N
 
 def bind(server: grpc.aio.Server, address: str) -> int:
     """Bind a TCP ``host:port`` (port 0 picks one) or ``unix:/path``; returns the port."""
+    if not address.startswith("unix:"):
+        check_bindable(address)
     try:
         port = server.add_insecure_port(address)
     except RuntimeError:  # grpcio's word for a failed bind
         port = 0
     if port == 0 and not address.startswith("unix:"):
-        raise OSError(f"cannot listen on {address}; is another server using that port?")
+        raise OSError(_in_use(address))
     return port
+
+
+def _in_use(address: str) -> str:
+    return f"cannot listen on {address}; is another server using that port?"
+
+
+def check_bindable(address: str) -> None:
+    """Raise OSError, saying why, when TCP ``host:port`` cannot be listened on. Tried
+    before grpc's C core, which would print a log line of its own first: the user then
+    reads one sentence, ours."""
+    host, _, port_text = address.rpartition(":")
+    if not port_text.isdigit() or int(port_text) == 0:
+        return
+    try:
+        found = socket.getaddrinfo(
+            host.strip("[]") or None, int(port_text), type=socket.SOCK_STREAM
+        )
+    except socket.gaierror:
+        return  # grpc says what it makes of the name
+    for family, kind, proto, _, sockaddr in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise OSError(_in_use(address)) from None
+                raise OSError(f"cannot listen on {address}: {exc.strerror}") from None
 
 
 def channel(target: str) -> grpc.aio.Channel:

@@ -1,0 +1,42 @@
+"""Binding a gRPC server: a port that cannot be had is refused in our words, before
+grpc's C core would log its own line."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+
+import pytest
+
+from damselfly.common.grpc_helpers import bind, check_bindable, new_server
+
+
+def test_a_port_another_server_listens_on_is_refused() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(OSError, match="is another server using that port"):
+            check_bindable(address)
+
+
+def test_an_address_this_host_does_not_have_is_refused_with_the_reason() -> None:
+    # 192.0.2.0/24 is reserved for documentation: no host has it.
+    with pytest.raises(OSError, match=re.escape("cannot listen on 192.0.2.1:50051: Cannot assign")):
+        check_bindable("192.0.2.1:50051")
+
+
+def test_a_free_port_binds() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+
+    async def bind_and_stop() -> int:
+        server = new_server()
+        try:
+            return bind(server, f"127.0.0.1:{free}")
+        finally:
+            await server.stop(None)
+
+    assert asyncio.run(bind_and_stop()) == free
