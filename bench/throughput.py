@@ -101,22 +101,18 @@ def bench_folder(storage: str, argv: list[str]) -> Iterator[tuple[Path, str]]:
     if storage == "huge":
         if os.environ.get(IN_PRIVATE_MOUNTS) != "1":
             enter_private_mounts(argv)  # returns only when it cannot
-        point = Path(tempfile.mkdtemp(prefix="damselfly-bench-"))
-        options = "huge=within_size,mode=0700"
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "damselfly-bench", str(point)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if mounted.returncode == 0:
-            try:
-                yield point, f"tmpfs {options} (a private mount)"
-            finally:
-                subprocess.run(["umount", str(point)], check=False)
-                point.rmdir()
-            return
-        point.rmdir()
+        else:
+            point = Path(tempfile.mkdtemp(prefix="damselfly-bench-"))
+            options = "huge=within_size,mode=0700"
+            mount = ["mount", "-t", "tmpfs", "-o", options, "damselfly-bench", str(point)]
+            if subprocess.run(mount, capture_output=True, check=False).returncode == 0:
+                try:
+                    yield point, f"tmpfs {options} (a private mount)"
+                finally:
+                    subprocess.run(["umount", str(point)], check=False)
+                    point.rmdir()
+                return
+            point.rmdir()
         print("notice: cannot mount a tmpfs here; measuring on /dev/shm", file=sys.stderr)
     # tmpfs either way: with several GiB written per run, disk writeback would otherwise
     # throttle every writer (curl included) to the disk's speed, measuring the disk.
@@ -134,8 +130,10 @@ def enter_private_mounts(argv: list[str]) -> None:
     unshare = shutil.which("unshare")
     if os.geteuid() != 0 or unshare is None:
         return
-    os.environ[IN_PRIVATE_MOUNTS] = "1"
     command = [unshare, "--mount", "--propagation", "private"]
+    if subprocess.run([*command, "true"], capture_output=True, check=False).returncode != 0:
+        return  # no namespaces here (a container without the capability)
+    os.environ[IN_PRIVATE_MOUNTS] = "1"
     os.execv(unshare, [*command, sys.executable, "-m", "bench.throughput", *argv])
 
 
