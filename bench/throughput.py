@@ -24,9 +24,10 @@ page cache (large folios on this kernel) and 0.10 s on a tmpfs mounted with
 large folios, and a disk's writeback would measure the disk; so by default (``huge``,
 as root) the bench mounts such a tmpfs in a private mount namespace, which vanishes with
 the bench, and falls back to /dev/shm (with a notice) when it cannot. ``--storage shm``
-measures on /dev/shm, and ``--workdir`` on any folder. Every case, curl included, writes
-to the same storage. Cold pays the most for costly writes: on one machine it writes
-every byte twice (the seed's copy and the peer's), which real hosts do in parallel.
+measures on /dev/shm, and ``--workdir DIR`` in a new folder inside DIR. Every case,
+curl included, writes to the same storage. Cold pays the most for costly writes: on one
+machine it writes every byte twice (the seed's copy and the peer's), which real hosts
+do in parallel.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,18 @@ def bench_folder(storage: str, argv: list[str]) -> Iterator[tuple[Path, str]]:
     folder = Path(tempfile.mkdtemp(prefix="damselfly-bench-", dir=base))
     try:
         yield folder, f"{base or tempfile.gettempdir()} (4 KiB pages)"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def folder_in(workdir: Path) -> Iterator[tuple[Path, str]]:
+    """A new folder inside ``workdir`` for the run's files; only it goes at the end."""
+    if not workdir.is_dir():
+        raise SystemExit(f"--workdir {workdir} is not a folder; create it first")
+    folder = Path(tempfile.mkdtemp(prefix="damselfly-bench-", dir=workdir))
+    try:
+        yield folder, str(workdir)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -215,14 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     size = parse_size(args.size)
     where: AbstractContextManager[tuple[Path, str]]
     if args.workdir:
-        where = nullcontext((Path(args.workdir), args.workdir))
+        where = folder_in(Path(args.workdir))
     else:
         where = bench_folder(args.storage, sys.argv[1:] if argv is None else argv)
     with where as (root, storage):
         print(f"storage: {storage}", file=sys.stderr)
         times, rss = measure(root, size, args.rounds)
-        if args.workdir:
-            shutil.rmtree(root, ignore_errors=True)
     best = {case: min(times[case]) for case in CASES}
     summary = {f"{case}_s": round(best[case], 3) for case in CASES}
     for case in CASES[1:]:
