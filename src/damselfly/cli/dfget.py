@@ -11,6 +11,8 @@ import os
 import re
 import sys
 
+from damselfly import __version__
+
 # Types for mypy only: importing typing costs a CLI's start about 2 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfget", description="Download a URL through the Damselfly P2P network."
     )
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("url", help="source URL (http or https)")
     parser.add_argument("-O", "--output", required=True, help="output file path")
     parser.add_argument(

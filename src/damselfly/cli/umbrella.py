@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from damselfly import __version__
+
 
 def _up(args: argparse.Namespace) -> int:
     from damselfly.common.config import load_config
@@ -72,6 +74,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="damselfly", description="Damselfly P2P distribution")
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run scheduler and seed peer in one process (loopback)")
     up.add_argument("--scheduler-port", type=int, default=8002)

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from damselfly import __version__
 from damselfly.common.config import load_config
 from damselfly.common.logs import setup_logging
 from damselfly.common.runner import run_until_signal
@@ -41,6 +42,7 @@ def parse_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dfdaemon", description="Damselfly peer daemon")
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-c", "--config", help="YAML config file")
     parser.add_argument("--seed", action="store_true", help="run as a seed peer")
     parser.add_argument("--scheduler", action="append", help="scheduler host:port (repeatable)")

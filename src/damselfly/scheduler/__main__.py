@@ -7,6 +7,7 @@ import sys
 
 import uvloop
 
+from damselfly import __version__
 from damselfly.common.config import load_config
 from damselfly.common.logs import setup_logging
 from damselfly.common.runner import run_until_signal
@@ -17,6 +18,7 @@ from damselfly.scheduler.server import SchedulerServer
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scheduler", description="Damselfly scheduler")
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-c", "--config", help="YAML config file")
     parser.add_argument("--port", type=int, help="gRPC port (0 picks one)")
     args = parser.parse_args(argv)
