@@ -31,8 +31,8 @@ CORE_THIRD_PARTY = {("damselfly.core.digest", "crc32c")}
 def layer_of(module: str) -> tuple[int, str] | None:
     """(layer index, top-level package) of a damselfly module, None if it has no layer."""
     parts = module.split(".")
-    if parts == ["damselfly"]:
-        return 0, ""  # the root package holds nothing
+    if parts == ["damselfly"] or parts == ["damselfly", "__version__"]:
+        return 0, ""  # the root package holds nothing but its version
     top = parts[1]
     if top in COMPONENTS:
         return COMPONENT_LAYER, top
