@@ -75,24 +75,21 @@ class BackToSource:
         self.on_started, self.on_piece = on_started, on_piece
         self.buckets = buckets or []
         self.concurrency = concurrency
-        self._started = False
-
-    def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            self.on_started()
 
     async def run(self) -> None:
         task = self.task
+        missing = [n for n in range(task.piece_count) if n not in task.pieces]
+        if task.piece_count >= 0 and not missing:
+            return
+        # Started before the origin is asked (as Dragonfly's seed does): the scheduler
+        # hands this peer to waiting children at once, and they learn the layout from
+        # its piece stream when the origin's answer brings it. A failure is told later.
+        self.on_started()
         if task.piece_count < 0:
             await self._fresh()
             return
-        missing = [n for n in range(task.piece_count) if n not in task.pieces]
-        if not missing:
-            return
         segments = split_segments(missing, self.concurrency)
         response = await self._open_segment(*segments[0])
-        self._start()
         if not response.ranged:
             await self._consume_all(response, None)
             return
@@ -114,7 +111,6 @@ class BackToSource:
             piece_length_for(length) if length >= 0 else MIN_PIECE_LENGTH
         )
         task.set_layout(length, piece_length)
-        self._start()
         if not response.ranged:
             await self._consume_all(response, None)
             return
