@@ -203,3 +203,51 @@ def test_verbose_logs_the_embedded_peer(cluster: LocalCluster, tmp_path: Path) -
     result = dfget(cluster, None, cluster.url("d.bin"), tmp_path / "v", "-v")
     assert result.returncode == 0
     assert "back to source" in result.stderr
+
+
+def dfget_with_env(
+    cluster: LocalCluster, daemon: Daemon, url: str, out: Path, env: dict[str, str], *extra: str
+) -> subprocess.CompletedProcess[str]:
+    command = cluster.dfget_command(daemon, url, out, *extra)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+def test_flags_from_the_environment(cluster: LocalCluster, daemon: Daemon, tmp_path: Path) -> None:
+    url = cluster.url("c.bin")
+    names = {"DFGET_TAG": "v1", "DFGET_APPLICATION": "ci"}
+    tagged = ok(dfget_with_env(cluster, daemon, url, tmp_path / "t", names))
+    assert tagged["task_id"] == task_id(url, tag="v1", application="ci")
+    flag_wins = ok(dfget_with_env(cluster, daemon, url, tmp_path / "f", names, "--tag", "v2"))
+    assert flag_wins["task_id"] == task_id(url, tag="v2", application="ci")
+
+    out = tmp_path / "exists"
+    out.write_bytes(b"old")
+    kept = dfget_with_env(cluster, daemon, url, out, {"DFGET_OVERWRITE": "false"})
+    failed(kept, "--overwrite")
+    assert out.read_bytes() == b"old"
+    ok(dfget_with_env(cluster, daemon, url, out, {"DFGET_OVERWRITE": "true"}))
+    assert out.read_bytes() == DATA
+
+
+@pytest.mark.parametrize(
+    ("variable", "words"),
+    [
+        ("DFGET_PRIORITY=9", ("DFGET_PRIORITY", "0 to 6")),
+        ("DFGET_FORCE_HARD_LINK=maybe", ("DFGET_FORCE_HARD_LINK", "true or false")),
+        ("DFGET_TIMEOUT=soon", ("not a duration",)),
+    ],
+)
+def test_a_bad_flag_from_the_environment_is_refused(
+    cluster: LocalCluster, daemon: Daemon, tmp_path: Path, variable: str, words: tuple[str]
+) -> None:
+    name, _, value = variable.partition("=")
+    out = tmp_path / "never"
+    failed(dfget_with_env(cluster, daemon, cluster.url("a.bin"), out, {name: value}), *words)
+    assert not out.exists()

@@ -31,7 +31,7 @@ CORE_THIRD_PARTY = {("damselfly.core.digest", "crc32c")}
 def layer_of(module: str) -> tuple[int, str] | None:
     """(layer index, top-level package) of a damselfly module, None if it has no layer."""
     parts = module.split(".")
-    if parts == ["damselfly"] or parts == ["damselfly", "__version__"]:
+    if parts in (["damselfly"], ["damselfly", "__version__"]):
         return 0, ""  # the root package holds nothing but its version
     top = parts[1]
     if top in COMPONENTS:

@@ -148,7 +148,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="storage for the embedded peer used when no daemon runs "
         "(default: a cache folder in your home)",
     )
+    parser.set_defaults(**defaults_from_env(parser))
     return parser
+
+
+# Dragonfly's Rust dfget reads these flags from the environment too (a flag given wins).
+ENV_FLAGS = {
+    "DFGET_TAG": "tag",
+    "DFGET_APPLICATION": "application",
+    "DFGET_PIECE_LENGTH": "piece_length",
+    "DFGET_TIMEOUT": "timeout",
+    "DFGET_PRIORITY": "priority",
+}
+ENV_SWITCHES = {
+    "DFGET_OVERWRITE": "overwrite",
+    "DFGET_FORCE_HARD_LINK": "force_hard_link",
+    "DFGET_DISABLE_BACK_TO_SOURCE": "disable_back_to_source",
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+
+
+def defaults_from_env(parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The defaults the ``DFGET_*`` variables set; a value that cannot be one is refused."""
+    found: dict[str, Any] = {}
+    for name, dest in ENV_FLAGS.items():
+        if name in os.environ:
+            found[dest] = os.environ[name]
+    if "priority" in found:
+        text = found["priority"].strip()
+        if not (text.isdigit() and int(text) <= 6):
+            parser.error(f"DFGET_PRIORITY={text!r} is not a priority; use 0 to 6")
+        found["priority"] = int(text)
+    for name, dest in ENV_SWITCHES.items():
+        text = os.environ.get(name)
+        if text is None:
+            continue
+        if text.strip().lower() not in _TRUE | _FALSE:
+            parser.error(f"{name}={text!r} is not a switch; use true or false")
+        found[dest] = text.strip().lower() in _TRUE
+    return found
 
 
 def make_request(args: argparse.Namespace) -> dict[str, Any]:
