@@ -9,6 +9,7 @@ import os
 import pty
 import subprocess
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,18 @@ def test_digest_verifies(cluster: LocalCluster, daemon: Daemon, tmp_path: Path) 
     result = ok(dfget(cluster, daemon, cluster.url("a.bin"), out, "--digest", digest))
     assert out.read_bytes() == DATA
     assert result["task_id"] == digest.split(":")[1]  # content-addressed task
+
+
+def test_a_crc32_digest_as_dragonfly_writes_it(
+    cluster: LocalCluster, daemon: Daemon, tmp_path: Path
+) -> None:
+    right, wrong = f"crc32:{zlib.crc32(DATA)}", f"crc32:{zlib.crc32(DATA) ^ 1}"
+    ok(dfget(cluster, daemon, cluster.url("e.bin"), tmp_path / "right", "--digest", right))
+    assert (tmp_path / "right").read_bytes() == DATA
+    failed(
+        dfget(cluster, daemon, cluster.url("f.bin"), tmp_path / "wrong", "--digest", wrong), wrong
+    )
+    assert not (tmp_path / "wrong").exists()
 
 
 def test_header_reaches_the_origin(cluster: LocalCluster, daemon: Daemon, tmp_path: Path) -> None:

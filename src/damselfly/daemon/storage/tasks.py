@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
 
-from damselfly.core.digest import crc32c
+from damselfly.core.digest import crc32c, new_hasher
 from damselfly.core.errors import DamselflyError, FailedPrecondition, InvalidArgument
 from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo, TrafficTotals
@@ -361,7 +360,7 @@ def _allocated(path: Path) -> int:
 
 def file_digest(path: Path, algorithm: str) -> str:
     """Hex digest of a whole file (run it in a thread: it reads the file)."""
-    hasher = hashlib.new(algorithm)
+    hasher = new_hasher(algorithm)
     with open(path, "rb") as file:
         while chunk := file.read(4 << 20):
             hasher.update(chunk)
