@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from damselfly.cli import daemon_client
+from damselfly.core.errors import InvalidArgument, NotFound
 from damselfly.core.ids import task_id
 from damselfly.demo.cluster import Daemon, LocalCluster
 
@@ -264,3 +266,35 @@ def test_a_bad_flag_from_the_environment_is_refused(
     out = tmp_path / "never"
     failed(dfget_with_env(cluster, daemon, cluster.url("a.bin"), out, {name: value}), *words)
     assert not out.exists()
+
+
+def test_transfer_from_dfdaemon(cluster: LocalCluster, daemon: Daemon, tmp_path: Path) -> None:
+    out = tmp_path / "sent"
+    ok(dfget(cluster, daemon, cluster.url("a.bin"), out, "--transfer-from-dfdaemon"))
+    assert out.read_bytes() == DATA
+    assert os.stat(out).st_nlink == 1  # written by dfget, not a link to the daemon's file
+    part = tmp_path / "part"
+    ranged = ("--transfer-from-dfdaemon", "--range", "10-19")
+    ok(dfget(cluster, daemon, cluster.url("b.bin"), part, *ranged))
+    assert part.read_bytes() == DATA[10:20]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["part", "sent"]  # no temporary left
+    again = dfget(cluster, daemon, cluster.url("a.bin"), out, "--transfer-from-dfdaemon")
+    failed(again, "--overwrite")
+    linked = dfget(
+        cluster,
+        daemon,
+        cluster.url("a.bin"),
+        tmp_path / "x",
+        "--transfer-from-dfdaemon",
+        "--force-hard-link",
+    )
+    failed(linked, "--force-hard-link")
+
+
+def test_the_daemon_sends_only_content_it_holds(daemon: Daemon, tmp_path: Path) -> None:
+    with (tmp_path / "out").open("wb") as out:
+        with pytest.raises(NotFound, match="not on this daemon"):
+            daemon_client.content("0" * 64, str(daemon.socket), None, out)
+        with pytest.raises(InvalidArgument, match="64 lowercase hex"):
+            daemon_client.content("../../etc", str(daemon.socket), None, out)
+    assert (tmp_path / "out").stat().st_size == 0

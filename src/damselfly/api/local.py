@@ -15,8 +15,11 @@ HTTP client can talk to it too: ``curl --unix-socket /var/run/damselfly/dfdaemon
 - ``{"error": {"code", "message"}}``: the download failed; nothing follows.
 
 ``GET /v1/tasks/<task id>`` answers ``{"task_id", "state", "content_length",
-"piece_count", "finished_pieces"}``. A request refused before any event gets the error's
-HTTP status (``api/status.py``) and ``{"error": {"code", "message"}}`` as its body. The
+"piece_count", "finished_pieces"}``. ``GET /v1/tasks/<task id>/content`` answers the
+task's bytes once all are here (``Range: bytes=a-b``: those bytes, ``206``, once their
+pieces are here; ``412`` before), for a client that cannot read the daemon's files. A
+request refused before any event gets the error's HTTP status (``api/status.py``) and
+``{"error": {"code", "message"}}`` as its body. The
 download request's fields and their checks are in ``api/download_json.py``.
 """
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 DOWNLOAD_PATH = "/v1/download"
 TASKS_PATH = "/v1/tasks/"
+CONTENT_SUFFIX = "/content"
 MAX_BODY = 1 << 20
 
 

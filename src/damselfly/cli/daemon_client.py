@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 
-from damselfly.api.local import DOWNLOAD_PATH, TASKS_PATH, error_from_json
+from damselfly.api.local import CONTENT_SUFFIX, DOWNLOAD_PATH, TASKS_PATH, error_from_json
 from damselfly.common.http_head import MalformedHead, parse_response_head
 from damselfly.core.errors import Unavailable
 
@@ -14,7 +14,7 @@ from damselfly.core.errors import Unavailable
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from typing import Any
+    from typing import Any, BinaryIO
 
 _WHAT = "the dfdaemon"
 
@@ -39,16 +39,19 @@ def _request(sock: socket.socket, method: str, path: str, body: bytes = b"") -> 
 
 def _status(lines: Iterator[bytes]) -> int:
     """The answer's status; reads its head (the body ends when the connection closes)."""
+    return _answer_head(lines)[0]
+
+
+def _answer_head(lines: Iterator[bytes]) -> tuple[int, dict[str, str]]:
     head = []
     for line in lines:
         if line in (b"\r\n", b"\n"):
             break
         head.append(line.rstrip(b"\r\n"))
     try:
-        status, _ = parse_response_head(b"\r\n".join(head))
+        return parse_response_head(b"\r\n".join(head))
     except MalformedHead:
         raise Unavailable(f"{_WHAT} sent a malformed answer") from None
-    return status
 
 
 def _refusal(status: int, rest: bytes) -> Exception:
@@ -92,5 +95,34 @@ def stat_task(task_id: str, socket_path: str) -> dict[str, Any]:
             raise _refusal(status, rest)
         answer: dict[str, Any] = json.loads(rest)
         return answer
+    finally:
+        sock.close()
+
+
+def content(
+    task_id: str, socket_path: str, byte_range: tuple[int, int] | None, out: BinaryIO
+) -> int:
+    """Write a task's bytes (``byte_range``: start and length) as the daemon sends them to
+    ``out``; returns how many. A short answer is an error."""
+    sock = _connect(socket_path)
+    try:
+        head = f"GET {TASKS_PATH}{task_id}{CONTENT_SUFFIX} HTTP/1.1\r\nHost: dfdaemon\r\n"
+        if byte_range is not None:
+            start, length = byte_range
+            head += f"Range: bytes={start}-{start + length - 1}\r\n"
+        sock.sendall((head + "Connection: close\r\n\r\n").encode("latin-1"))
+        stream = sock.makefile("rb")
+        status, fields = _answer_head(stream)
+        if status not in (200, 206):
+            raise _refusal(status, stream.read())
+        length_text = fields.get("content-length", "")
+        expected = int(length_text) if length_text.isdigit() else -1
+        received = 0
+        while chunk := stream.read1(1 << 20):
+            out.write(chunk)
+            received += len(chunk)
+        if received != expected:
+            raise Unavailable(f"{_WHAT} sent {received} of {expected} bytes; retry the download")
+        return received
     finally:
         sock.close()

@@ -12,6 +12,7 @@ import re
 import sys
 
 from damselfly import __version__
+from damselfly.cli.dfget_env import defaults_from_env
 
 # Types for mypy only: importing typing costs a CLI's start about 2 ms.
 TYPE_CHECKING = False
@@ -127,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail unless the output can be a hard link to the daemon's cache",
     )
     parser.add_argument(
+        "--transfer-from-dfdaemon",
+        action="store_true",
+        help="receive the bytes through the daemon's socket and write the output here "
+        "(dfget in a container that cannot see the daemon's files)",
+    )
+    parser.add_argument(
         "--content-for-calculating-task-id",
         default="",
         help="compute the task id from this string instead of the URL",
@@ -152,43 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(**defaults_from_env(parser))
     return parser
-
-
-# Dragonfly's Rust dfget reads these flags from the environment too (a flag given wins).
-ENV_FLAGS = {
-    "DFGET_TAG": "tag",
-    "DFGET_APPLICATION": "application",
-    "DFGET_PIECE_LENGTH": "piece_length",
-    "DFGET_TIMEOUT": "timeout",
-    "DFGET_PRIORITY": "priority",
-}
-ENV_SWITCHES = {
-    "DFGET_OVERWRITE": "overwrite",
-    "DFGET_FORCE_HARD_LINK": "force_hard_link",
-    "DFGET_DISABLE_BACK_TO_SOURCE": "disable_back_to_source",
-}
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
-
-
-def defaults_from_env(parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """The defaults the ``DFGET_*`` variables set; a value that cannot be one is refused."""
-    found: dict[str, Any] = {}
-    for name, dest in ENV_FLAGS.items():
-        if name in os.environ:
-            found[dest] = os.environ[name]
-    if "priority" in found:
-        text = found["priority"].strip()
-        if not (text.isdigit() and int(text) <= 6):
-            parser.error(f"DFGET_PRIORITY={text!r} is not a priority; use 0 to 6")
-        found["priority"] = int(text)
-    for name, dest in ENV_SWITCHES.items():
-        text = os.environ.get(name)
-        if text is None:
-            continue
-        if text.strip().lower() not in _TRUE | _FALSE:
-            parser.error(f"{name}={text!r} is not a switch; use true or false")
-        found[dest] = text.strip().lower() in _TRUE
-    return found
 
 
 def make_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -291,7 +261,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     request = make_request(args)
     began = time.monotonic()
+    output = request["output_path"]
+    transfer = False
     if _daemon_available(args.daemon_sock):
+        transfer = args.transfer_from_dfdaemon
+        if transfer:
+            check_transfer_output(output, args)
+            request["output_path"] = ""  # the daemon writes nothing; dfget writes it
         events = _from_daemon(request, args.daemon_sock)
         mode = "daemon"
     else:
@@ -300,7 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         mode = "embedded"
     show = not args.no_progress and not args.json and sys.stderr.isatty()
     result: dict[str, Any] = {}
-    with ProgressView(show, os.path.basename(request["output_path"])) as view:
+    with ProgressView(show, os.path.basename(output)) as view:
         for event in events:
             if "started" in event:
                 view.start(event["started"]["content_length"])
@@ -310,16 +286,63 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             elif "finished" in event:
                 done = event["finished"]
                 view.update(done["content_length"], done["content_length"])
+                if transfer:
+                    write_transferred(args.daemon_sock, done["task_id"], request, output)
                 result = {
                     "ok": True,
                     "task_id": done["task_id"],
-                    "output": request["output_path"],
+                    "output": output,
                     "content_length": done["content_length"],
                     "seconds": round(time.monotonic() - began, 3),
                     "mode": mode,
                     "traffic": done["traffic"],
                 }
     return result
+
+
+def check_transfer_output(output: str, args: argparse.Namespace) -> None:
+    """What the daemon checks of an output it writes, checked here when dfget writes it."""
+    if args.force_hard_link:
+        raise UsageError(
+            "--transfer-from-dfdaemon writes a copy, never a hard link; drop --force-hard-link"
+        )
+    folder = os.path.dirname(output)
+    if not os.path.isdir(folder):
+        raise UsageError(
+            f"output directory {folder} does not exist; create it or choose another path"
+        )
+    if os.path.lexists(output) and not args.overwrite:
+        raise UsageError(f"output file {output} exists; pass --overwrite to replace it")
+
+
+def write_transferred(socket_path: str, task_id: str, request: dict[str, Any], output: str) -> None:
+    """The task's bytes, from the daemon's socket, into ``output``: written under a
+    temporary name in its folder and renamed once complete and synced."""
+    import contextlib
+    import tempfile
+
+    from damselfly.cli import daemon_client
+
+    wanted = request["range"]
+    byte_range = None if wanted is None else (wanted["start"], wanted["length"])
+    fd, temporary = tempfile.mkstemp(prefix=".dfget-", dir=os.path.dirname(output))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            daemon_client.content(task_id, socket_path, byte_range, out)
+            out.flush()
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(out.fileno(), 0o666 & ~mask)
+            os.fsync(out.fileno())
+        os.replace(temporary, output)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

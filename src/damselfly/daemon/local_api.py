@@ -12,30 +12,47 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import struct
 from pathlib import Path
 from typing import Any
 
 from damselfly.api.download_json import download_from_json, traffic_to_json
-from damselfly.api.local import DOWNLOAD_PATH, MAX_BODY, TASKS_PATH, error_to_json
+from damselfly.api.local import (
+    CONTENT_SUFFIX,
+    DOWNLOAD_PATH,
+    MAX_BODY,
+    TASKS_PATH,
+    error_to_json,
+)
 from damselfly.api.status import http_status
 from damselfly.common.http_head import MalformedHead, parse_request_head, status_line
 from damselfly.core.errors import (
     DamselflyError,
+    FailedPrecondition,
     InternalError,
     InvalidArgument,
     NotFound,
     PermissionDenied,
 )
 from damselfly.core.ids import is_task_id
+from damselfly.core.models import ByteRange
 from damselfly.daemon.download.delivery import Owner, check_output
-from damselfly.daemon.download.task_manager import Event, Progress, Started, TaskManager, validate
-from damselfly.daemon.storage.tasks import TaskStore
+from damselfly.daemon.download.task_manager import (
+    Event,
+    Progress,
+    Started,
+    TaskManager,
+    range_ready,
+    validate,
+)
+from damselfly.daemon.storage.tasks import LocalTask, TaskStore
 
 log = logging.getLogger(__name__)
 
 _MAX_HEAD = 16 * 1024
+_RANGE_RE = re.compile(r"bytes=(\d{1,19})-(\d{1,19})")
 
 
 def event_to_json(event: Event, task_id: str) -> dict[str, Any]:
@@ -141,6 +158,9 @@ class LocalApi:
         if target == DOWNLOAD_PATH and method == "POST":
             body = await self._body(reader, headers)
             await self._download(body, writer)
+        elif target.startswith(TASKS_PATH) and target.endswith(CONTENT_SUFFIX) and method == "GET":
+            task_id = target[len(TASKS_PATH) : -len(CONTENT_SUFFIX)]
+            await self._content(task_id, headers.get("range", ""), writer)
         elif target.startswith(TASKS_PATH) and method == "GET":
             writer.write(_head(200) + json.dumps(self._stat(target[len(TASKS_PATH) :])).encode())
         elif target == "/healthy" and method == "GET":
@@ -176,12 +196,44 @@ class LocalApi:
         except DamselflyError as exc:
             writer.write(json.dumps(error_to_json(exc)).encode() + b"\n")
 
-    def _stat(self, task_id: str) -> dict[str, Any]:
+    async def _content(self, task_id: str, range_text: str, writer: asyncio.StreamWriter) -> None:
+        """A task's bytes (``Range: bytes=a-b`` for part of them), once they are all
+        here: dfget's --transfer-from-dfdaemon, where it cannot see the daemon's files."""
+        task = self._task(task_id)
+        wanted = ByteRange(0, max(task.content_length, 0))
+        if range_text:
+            match = _RANGE_RE.fullmatch(range_text.strip())
+            if match is None or int(match.group(2)) < int(match.group(1)):
+                raise InvalidArgument(f"range {range_text!r} is not valid; use bytes=START-END")
+            first, last = int(match.group(1)), int(match.group(2))
+            wanted = ByteRange(first, last - first + 1)
+        ready = task.is_complete() if not range_text else range_ready(task, wanted)
+        if not ready or not task.path.exists():
+            raise FailedPrecondition(
+                f"task {task_id[:12]} does not hold those bytes yet; download them first"
+            )
+        task.touch()
+        count = min(wanted.length, task.content_length - wanted.start)
+        writer.write(
+            f"{status_line(206 if range_text else 200)}Content-Type: application/octet-stream"
+            f"\r\nContent-Length: {count}\r\nConnection: close\r\n\r\n".encode("latin-1")
+        )
+        content = await asyncio.to_thread(task.path.open, "rb")
+        with content:
+            await asyncio.get_running_loop().sendfile(
+                writer.transport, content, wanted.start, count
+            )
+
+    def _task(self, task_id: str) -> LocalTask:
         if not is_task_id(task_id):
             raise InvalidArgument("a task id is 64 lowercase hex digits")
         task = self.store.get(task_id)
         if task is None:
             raise NotFound(f"task {task_id} is not on this daemon")
+        return task
+
+    def _stat(self, task_id: str) -> dict[str, Any]:
+        task = self._task(task_id)
         return {
             "task_id": task.id,
             "state": task.state.value,
