@@ -17,11 +17,12 @@ same just-backed memory. The table also shows each case's median round, and the 
 of its per-round ratios (each case against curl in the same round: drift over the run
 hits both sides of such a pair alike).
 
-Where the files live (``--storage``) changes what a page-cache write costs, 4-fold here:
-writing 1 GiB costs 0.42 s of CPU on /dev/shm (tmpfs in 4 KiB pages), 0.23 s into ext4's
-page cache (large folios on this kernel) and 0.10 s on a tmpfs mounted with
-``huge=within_size``. Real daemons store on a disk filesystem, whose page cache uses
-large folios, and a disk's writeback would measure the disk; so by default (``huge``,
+Where the files live (``--storage``) changes what a page-cache write costs, 4-fold here
+(``python -m bench.page_cache --huge``): writing 1 GiB costs 0.38-0.42 s of CPU on
+/dev/shm (tmpfs in 4 KiB folios), 0.22 s on ext4 (a fresh file's page cache in 2 MiB
+folios on this kernel) and 0.09 s on a tmpfs mounted with ``huge=within_size`` (2 MiB
+folios). Real daemons store on a disk filesystem, whose page cache uses large folios,
+and a disk's writeback would measure the disk; so by default (``huge``,
 as root) the bench mounts such a tmpfs in a private mount namespace, which vanishes with
 the bench, and falls back to /dev/shm (with a notice) when it cannot. ``--storage shm``
 measures on /dev/shm, and ``--workdir DIR`` in a new folder inside DIR. Every case,
