@@ -31,6 +31,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     files.mkdir()
     for name in ("a.bin", "b.bin", "c.bin", "d.bin", "e.bin", "f.bin", "g.bin", "h.bin"):
         (files / name).write_bytes(DATA)
+    (files / "empty.bin").write_bytes(b"")
     with LocalCluster(root / "run") as running:
         running.start_origin(files)
         running.start_up()
@@ -277,7 +278,11 @@ def test_transfer_from_dfdaemon(cluster: LocalCluster, daemon: Daemon, tmp_path:
     ranged = ("--transfer-from-dfdaemon", "--range", "10-19")
     ok(dfget(cluster, daemon, cluster.url("b.bin"), part, *ranged))
     assert part.read_bytes() == DATA[10:20]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["part", "sent"]  # no temporary left
+    empty = tmp_path / "empty"
+    ok(dfget(cluster, daemon, cluster.url("empty.bin"), empty, "--transfer-from-dfdaemon"))
+    assert empty.read_bytes() == b""
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["empty", "part", "sent"]  # no temporary left behind
     again = dfget(cluster, daemon, cluster.url("a.bin"), out, "--transfer-from-dfdaemon")
     failed(again, "--overwrite")
     linked = dfget(

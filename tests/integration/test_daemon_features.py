@@ -76,6 +76,22 @@ def test_origin_quirks(tmp_path: Path, mode: str) -> None:
     run(tmp_path, scenario)
 
 
+@pytest.mark.parametrize("mode", ["files", "norange", "chunked", "unsized"])
+def test_an_empty_content(tmp_path: Path, mode: str) -> None:
+    """An empty file has no byte to range over: the origin answers the probe 416 (as S3
+    and RFC 9110 do), and the download asks again plainly and yields an empty output."""
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        (files / "empty.bin").write_bytes(b"")
+        out = tmp_path / "out.bin"
+        url = f"http://127.0.0.1:{origin.port}/{mode}/empty.bin"
+        result = await download(daemon, DownloadRequest(url, str(out)))
+        assert out.read_bytes() == b""
+        assert result.content_length == 0
+
+    run(tmp_path, scenario)
+
+
 @pytest.mark.parametrize("size", [1000, 4 * MIB])
 def test_an_unsized_range_ending_within_the_first_piece(tmp_path: Path, size: int) -> None:
     """``bytes a-b/*`` answers for a content that fits the first piece: the first ends

@@ -214,15 +214,20 @@ class LocalApi:
             )
         task.touch()
         count = min(wanted.length, task.content_length - wanted.start)
-        writer.write(
-            f"{status_line(206 if range_text else 200)}Content-Type: application/octet-stream"
-            f"\r\nContent-Length: {count}\r\nConnection: close\r\n\r\n".encode("latin-1")
-        )
-        content = await asyncio.to_thread(task.path.open, "rb")
+        try:
+            content = await asyncio.to_thread(task.path.open, "rb")
+        except FileNotFoundError:  # removed (garbage collected) since it was looked up
+            raise NotFound(f"task {task_id} is not on this daemon") from None
         with content:
-            await asyncio.get_running_loop().sendfile(
-                writer.transport, content, wanted.start, count
+            writer.write(
+                f"{status_line(206 if range_text else 200)}"
+                f"Content-Type: application/octet-stream\r\nContent-Length: {count}\r\n"
+                "Connection: close\r\n\r\n".encode("latin-1")
             )
+            if count > 0:  # asyncio's sendfile takes no count of 0
+                await asyncio.get_running_loop().sendfile(
+                    writer.transport, content, wanted.start, count
+                )
 
     def _task(self, task_id: str) -> LocalTask:
         if not is_task_id(task_id):

@@ -164,8 +164,9 @@ class HttpSource:
                 await asyncio.sleep(delay)
                 delay *= 2
                 continue
-            if status == 416 and start == 0 and end is None and "Range" in request_headers:
-                # An empty content has no byte 0 to range over: ask for it plainly.
+            if status == 416 and start == 0 and "Range" in request_headers:
+                # An empty content has no byte 0 to range over (S3 and RFC 9110 answer 416):
+                # ask for it plainly.
                 body.close()
                 request_headers.pop("Range")
                 continue
