@@ -101,3 +101,27 @@ def test_digest_mismatch(cluster: LocalCluster, daemon: Daemon | None, tmp_path:
     wrong = "sha256:" + "0" * 64
     result = dfget(cluster, daemon, cluster.url("file.bin"), output, "--digest", wrong)
     assert_failed_cleanly(result, output, "expected")
+
+
+def test_a_range_past_the_end(cluster: LocalCluster, daemon: Daemon | None, tmp_path: Path) -> None:
+    # The content comes whole before the range is looked at: still the range's fault.
+    ok = dfget(cluster, daemon, cluster.url("file.bin"), tmp_path / "first.bin")
+    assert ok.returncode == 0, ok.stderr
+    output = tmp_path / "past.bin"
+    start = len(CONTENT) + 10
+    result = dfget(
+        cluster, daemon, cluster.url("file.bin"), output, "--range", f"{start}-{start + 9}"
+    )
+    assert_failed_cleanly(result, output, f"range starts at byte {start}", f"{len(CONTENT)} bytes")
+
+
+@pytest.mark.parametrize("transfer", [[], ["--transfer-from-dfdaemon"]])
+def test_an_output_that_is_a_folder(
+    cluster: LocalCluster, daemon: Daemon | None, tmp_path: Path, transfer: list[str]
+) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    result = dfget(cluster, daemon, cluster.url("file.bin"), folder, "--overwrite", *transfer)
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"dfget: output path {folder} is a directory; name a file"
+    assert folder.is_dir()

@@ -306,6 +306,8 @@ def check_transfer_output(output: str, args: argparse.Namespace) -> None:
         raise UsageError(
             "--transfer-from-dfdaemon writes a copy, never a hard link; drop --force-hard-link"
         )
+    if os.path.isdir(output):
+        raise UsageError(f"output path {output} is a directory; name a file")
     folder = os.path.dirname(output)
     if not os.path.isdir(folder):
         raise UsageError(

@@ -130,6 +130,8 @@ class TaskManager:
         traffic = task.traffic if not local_hit else TrafficTotals(local=task.content_length)
         length = task.content_length
         if request.range is not None:
+            # Also when the whole content came before the range was looked at.
+            check_range_start(task.content_length, request.range)
             length = min(request.range.length, task.content_length - request.range.start)
         if request.output_path:
             output = Path(request.output_path)
@@ -226,10 +228,15 @@ def range_ready(task: LocalTask, wanted: ByteRange) -> bool:
     """The pieces holding the wanted bytes are all here (the task may still be running)."""
     if task.content_length < 0 or task.piece_length <= 0:
         return False
-    if wanted.start >= task.content_length:
-        raise InvalidArgument(
-            f"range starts at byte {wanted.start} but the content has {task.content_length}"
-        )
+    check_range_start(task.content_length, wanted)
     end = min(wanted.start + wanted.length, task.content_length)
     numbers = pieces_covering(wanted.start, end - wanted.start, task.piece_length)
     return all(n in task.pieces for n in numbers)
+
+
+def check_range_start(content_length: int, wanted: ByteRange) -> None:
+    if wanted.start >= content_length:
+        raise InvalidArgument(
+            f"range starts at byte {wanted.start} but the content has {content_length} bytes; "
+            "ask for bytes before its end"
+        )
