@@ -125,3 +125,12 @@ def test_an_output_that_is_a_folder(
     assert result.returncode != 0
     assert result.stderr.strip() == f"dfget: output path {folder} is a directory; name a file"
     assert folder.is_dir()
+
+
+def test_a_header_with_a_line_break(
+    cluster: LocalCluster, daemon: Daemon | None, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.bin"
+    smuggled = "X-A: a\r\nX-B: b"
+    result = dfget(cluster, daemon, cluster.url("file.bin"), output, "-H", smuggled)
+    assert_failed_cleanly(result, output, "header X-A", "one line per header")

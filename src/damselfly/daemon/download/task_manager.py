@@ -30,7 +30,7 @@ from damselfly.daemon.download.conductor import Conductor
 from damselfly.daemon.download.context import DownloadContext
 from damselfly.daemon.download.delivery import Owner, deliver, deliver_range
 from damselfly.daemon.download.messages import announce_complete
-from damselfly.daemon.source.http import check_url
+from damselfly.daemon.source.http import check_headers, check_url
 from damselfly.daemon.storage.tasks import LocalTask, TaskState
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ Event = Started | Progress | Finished
 def validate(request: DownloadRequest) -> str:
     """Check a request and return its task id; raises InvalidArgument."""
     check_url(request.url)
+    check_headers(request.headers)
     digest = parse_digest(request.digest) if request.digest else None
     if request.piece_length is not None:
         validate_piece_length(request.piece_length)

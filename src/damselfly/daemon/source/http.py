@@ -29,6 +29,11 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
 
 
+_UNSAFE_URL_RE = re.compile(r"[\x00-\x20\x7f]")
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_UNSAFE_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def display_url(url: str) -> str:
     """The URL without query or credentials, safe for messages and logs."""
     parts = urlsplit(url)
@@ -39,12 +44,39 @@ def display_url(url: str) -> str:
 
 
 def check_url(url: str) -> None:
+    if _UNSAFE_URL_RE.search(url):
+        raise InvalidArgument(
+            f"URL {url!r} holds a space or a control character; percent-encode it (%20)"
+        )
     parts = urlsplit(url)
     if parts.scheme not in SUPPORTED_SCHEMES:
         shown = parts.scheme or "(none)"
         raise InvalidArgument(f"URL scheme {shown!r} is not supported; use http:// or https://")
     if not parts.hostname:
         raise InvalidArgument(f"URL {url!r} has no host")
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Each origin header must be one well-formed HTTP line: a token for its name, and no
+    line break (which would start another header) or character HTTP cannot carry."""
+    for name, value in headers.items():
+        if not _TOKEN_RE.fullmatch(name):
+            raise InvalidArgument(
+                f"header name {name!r} is not valid; use letters, digits and '-' only"
+            )
+        if _UNSAFE_VALUE_RE.search(value) or not _latin1(value):
+            raise InvalidArgument(
+                f"header {name} has a line break or a character HTTP cannot carry in its "
+                "value; give one line per header"
+            )
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class Body(Protocol):
