@@ -150,5 +150,27 @@ def test_non_mapping_file(tmp_path: Path, text: str) -> None:
 
 
 def test_invalid_yaml(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="not valid YAML"):
+    with pytest.raises(InvalidArgument, match="not valid YAML") as info:
         load_config(DaemonConfig, "daemon", write(tmp_path, "a: [1, 2\n"), environ={})
+    # One line, saying where: PyYAML's own text spans several, with a caret drawing.
+    assert "\n" not in str(info.value)
+    assert "(line 2, column 1)" in str(info.value)
+
+
+def test_invalid_yaml_in_the_environment() -> None:
+    environ = {"DAMSELFLY_DAEMON__DOWNLOAD__CONCURRENT_PIECES": "[1, 2"}
+    with pytest.raises(InvalidArgument, match="DAMSELFLY_DAEMON__DOWNLOAD__CONCURRENT_PIECES"):
+        load_config(DaemonConfig, "daemon", None, environ=environ)
+
+
+@pytest.mark.parametrize(("content", "reason"), [(None, "Is a directory"), (b"\xff\xfe", "UTF-8")])
+def test_a_config_file_that_cannot_be_read(
+    tmp_path: Path, content: bytes | None, reason: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(InvalidArgument, match=f"cannot read config file .*{reason}"):
+        load_config(DaemonConfig, "daemon", path, environ={})

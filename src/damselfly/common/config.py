@@ -45,8 +45,22 @@ def env_overrides(component: str, environ: Mapping[str, str]) -> dict[str, Any]:
         if name.startswith(prefix):
             path = [part.lower() for part in name[len(prefix) :].split("__") if part]
             if path:
-                _set_path(result, path, yaml.safe_load(raw) if raw else raw)
+                try:
+                    value = yaml.safe_load(raw) if raw else raw
+                except yaml.YAMLError as exc:
+                    raise InvalidArgument(
+                        f"environment variable {name} is not valid YAML: {yaml_problem(exc)}"
+                    ) from None
+                _set_path(result, path, value)
     return result
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's complaint in one line, with where it was found."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,8 +96,13 @@ def load_config(
             loaded = yaml.safe_load(Path(path).read_text())
         except FileNotFoundError:
             raise InvalidArgument(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise InvalidArgument(f"cannot read config file {path}: {reason}") from None
         except yaml.YAMLError as exc:
-            raise InvalidArgument(f"config file {path} is not valid YAML: {exc}") from None
+            raise InvalidArgument(
+                f"config file {path} is not valid YAML: {yaml_problem(exc)}"
+            ) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise InvalidArgument(f"config file {path} must hold a mapping of keys")
         data = loaded or {}
