@@ -46,3 +46,13 @@ def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path) -> None:
             assert len(lines) == 1, lines
             assert lines[0].startswith("dfdaemon: cannot start:")
             assert port in lines[0]
+
+
+def test_a_storage_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = start(tmp_path, "--data-dir", str(blocker / "data"))  # the last --data-dir wins
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"dfdaemon: cannot create the storage folder {blocker / 'data'}")

@@ -174,3 +174,20 @@ def test_a_config_file_that_cannot_be_read(
         path.write_bytes(content)
     with pytest.raises(InvalidArgument, match=f"cannot read config file .*{reason}"):
         load_config(DaemonConfig, "daemon", path, environ={})
+
+
+@pytest.mark.parametrize("address", ["nonsense", "127.0.0.1:99999", ":8002", "host:", "h:0"])
+def test_a_scheduler_address_that_is_not_host_port(address: str) -> None:
+    overrides = {"scheduler": {"addresses": [address]}}
+    with pytest.raises(InvalidArgument) as info:
+        load_config(DaemonConfig, "daemon", None, overrides, environ={})
+    assert f"scheduler address {address!r} is not host:port" in str(info.value)
+    assert "Value error" not in str(info.value)
+
+
+def test_scheduler_addresses_that_are_host_port() -> None:
+    addresses = ["127.0.0.1:8002", "[::1]:8002", "scheduler.example:65535"]
+    config = load_config(
+        DaemonConfig, "daemon", None, {"scheduler": {"addresses": addresses}}, environ={}
+    )
+    assert config.scheduler.addresses == addresses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from damselfly.common.config import Section
 
@@ -33,6 +33,15 @@ class SchedulerLinkConfig(Section):
         30.0, gt=0, description="Wait this long for the scheduler's first answer."
     )
     announce_interval_s: float = Field(30.0, gt=0, description="Host announce interval.")
+
+    @field_validator("addresses")
+    @classmethod
+    def _host_ports(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            host, _, port = address.rpartition(":")
+            if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"scheduler address {address!r} is not host:port")
+        return addresses
 
 
 class SeedPeerConfig(Section):

@@ -248,7 +248,13 @@ class LocalTask:
 class TaskStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "content").mkdir(parents=True, exist_ok=True)
+        try:
+            (root / "content").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FailedPrecondition(
+                f"cannot create the storage folder {root}: {exc.strerror or exc}; "
+                "choose another data folder"
+            ) from None
         self.metadata = Metadata(root / "metadata.db")
         # Piece checks and writes, on a thread of their own: a long job on the event loop's
         # default executor (a whole-file digest, a copy out) must not hold them up. One
