@@ -55,6 +55,11 @@ BAD_REQUESTS = [
     (b'{"url": "http://o/x", "range": {"start": 0}}', "'range' must be null or"),
     (b'{"url": "ftp://o/x"}', "ftp"),
     (b'{"url": "http://o/x", "output_path": "relative/x"}', "must be absolute"),
+    # Python's json reads NaN and Infinity: a NaN timeout would pass "< 0" and poison the
+    # event loop's timer heap.
+    (b'{"url": "http://o/x", "timeout_s": NaN}', "'timeout_s' of the download request must be"),
+    (b'{"url": "http://o/x", "timeout_s": Infinity}', "must be a finite number"),
+    (b'{"url": "http://o/x", "headers": {"X": "a\\r\\nY: b"}}', "one line per header"),
 ]
 
 

@@ -31,9 +31,15 @@ def _count(name: str, value: object) -> int:
     return value
 
 
+_FOREVER = float("inf")
+
+
 def _seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InvalidArgument(f"field {name!r} of the download request must be a number >= 0")
+    # NaN compares false with everything: it would pass "< 0" and poison the timers.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < _FOREVER:
+        raise InvalidArgument(
+            f"field {name!r} of the download request must be a finite number >= 0"
+        )
     return float(value)
 
 
