@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -223,5 +224,19 @@ def test_answers_leave_without_waiting_for_acks() -> None:
                     sock.close()
         finally:
             call.cancel()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("interval", [math.nan, math.inf, -1.0])
+def test_an_announce_interval_that_is_not_a_finite_number_is_refused(interval: float) -> None:
+    async def scenario(server: SchedulerServer, stub: pb_grpc.SchedulerAsyncStub) -> None:
+        announce = pb.AnnounceHostRequest(host=host("n"), interval_seconds=interval)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.AnnounceHost(announce)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "finite number" in (refused.value.details() or "")
+        hosts = await stub.ListHosts(pb.ListHostsRequest())
+        assert "host-n" not in {h.host.id for h in hosts.hosts}
 
     run(scenario)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 
@@ -162,6 +163,9 @@ class SchedulerRpc:
         if not host.id or not host.ip or host.download_port <= 0:
             self.metrics.count("announce_host", failed=True)
             raise InvalidArgument("host announce needs an id, an ip and a download port")
+        if not 0 <= request.interval_seconds < math.inf:  # NaN fails this too
+            self.metrics.count("announce_host", failed=True)
+            raise InvalidArgument("a host's announce interval must be a finite number >= 0")
         self.metrics.count("announce_host")
         self.service.announce_host(
             convert.host_from_pb(host),

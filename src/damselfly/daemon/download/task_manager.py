@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ def validate(request: DownloadRequest) -> str:
     """Check a request and return its task id; raises InvalidArgument."""
     check_url(request.url)
     check_headers(request.headers)
+    if not 0 <= request.timeout_s < math.inf:  # NaN fails this too
+        raise InvalidArgument("a download's timeout must be a finite number of seconds >= 0")
     digest = parse_digest(request.digest) if request.digest else None
     if request.piece_length is not None:
         validate_piece_length(request.piece_length)
