@@ -4,9 +4,11 @@ the verified pieces."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,17 +143,25 @@ def test_a_restored_piece_whose_bytes_were_lost_is_fetched_again(tmp_path: Path)
     asyncio.run(scenario())
 
 
-def test_a_task_larger_than_the_free_space_fails_up_front(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def small_tmpfs(tmp_path: Path, size_mib: int) -> Iterator[Path]:
+    """A folder on a tmpfs of ``size_mib`` MiB (root only): a filesystem that fills up."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a small tmpfs")
     small = tmp_path / "small"
     small.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(small)], check=False
-    )
-    if mounted.returncode != 0:
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(small)]
+    if subprocess.run(mount, check=False).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
+        yield small
+    finally:
+        # Lazily: a failed test may leave the store's files open, and the mount must go.
+        subprocess.run(["umount", "--lazy", str(small)], check=True)
+
+
+def test_a_task_larger_than_the_free_space_fails_up_front(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path, 16) as small:
         store = TaskStore(small)
         task = store.open(TASK, "http://origin/big", "")
         with pytest.raises(FailedPrecondition, match="MiB free but the task needs 64 MiB"):
@@ -159,5 +169,47 @@ def test_a_task_larger_than_the_free_space_fails_up_front(tmp_path: Path) -> Non
         task.set_layout(8 * MIB, PIECE)  # what fits is fine
         assert task.path.stat().st_size == 8 * MIB
         store.close()
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_idle_tasks_make_room_least_recently_used_first(tmp_path: Path) -> None:
+    """A task that does not fit evicts idle ones, oldest use first, and no more than it
+    needs; a running task is never evicted, and when evicting all idle ones is not enough
+    the task fails up front."""
+
+    async def scenario(small: Path) -> None:
+        store = TaskStore(small)
+        told: list[str] = []
+        store.evicted.append(told.append)
+
+        async def complete(task_id: str, used_at: float) -> None:
+            task = store.open(task_id, f"http://origin/{task_id[:4]}", "")
+            task.set_layout(4 * MIB, PIECE)
+            data = memoryview(bytes(4 * MIB))
+            await task.store_piece(PieceInfo(0, 0, 4 * MIB, crc32c(data)), data)
+            await task.succeed(4 * MIB)
+            task.touch(used_at)
+
+        older, newer, running, wanted = "01" * 32, "02" * 32, "03" * 32, "04" * 32
+        await complete(newer, used_at=200.0)
+        await complete(older, used_at=100.0)
+        busy = store.open(running, "http://origin/busy", "")
+        busy.set_layout(PIECE, PIECE)
+        data = memoryview(bytes(PIECE))
+        await busy.store_piece(PieceInfo(0, 0, PIECE, crc32c(data)), data)  # still running
+
+        # 20 MiB in all, 12 held (and the metadata): 8 MiB more needs one idle task gone.
+        store.open(wanted, "http://origin/new", "").set_layout(8 * MIB, PIECE)
+        assert told == [older]
+        assert store.get(older) is None and not store.content_path(older).exists()
+        assert store.get(newer) is not None and store.get(running) is not None
+
+        # More than evicting every idle task frees: they go, and the task still fails.
+        huge = store.open("05" * 32, "http://origin/huge", "")
+        with pytest.raises(FailedPrecondition, match="no idle task is left to evict"):
+            huge.set_layout(32 * MIB, PIECE)
+        assert told == [older, newer]
+        assert store.get(running) is not None
+        store.close()
+
+    with small_tmpfs(tmp_path, 20) as small:
+        asyncio.run(scenario(small))

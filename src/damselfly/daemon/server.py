@@ -45,6 +45,7 @@ class DaemonServer:
             config.server.upload_port,
             TokenBucket(config.upload.rate_limit),
         )
+        self.store.evicted.append(self._evicted)
         self.fetcher = PieceFetcher()
         self.source = HttpSource(
             config.download.origin_connect_timeout_s,
@@ -153,11 +154,11 @@ class DaemonServer:
         )
 
     def collect_garbage(self) -> list[str]:
-        evicted = self.store.collect(self.gc_limits(), time.time())
-        for task_id in evicted:
-            self.piece_server.forget(task_id)
-            log.info("storage GC evicted task %s", task_id[:12])
-        return evicted
+        return self.store.collect(self.gc_limits(), time.time())
+
+    def _evicted(self, task_id: str) -> None:
+        self.piece_server.forget(task_id)
+        log.info("storage GC evicted task %s", task_id[:12])
 
     async def _collect_forever(self) -> None:
         while True:

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
@@ -101,12 +102,13 @@ class LocalTask:
             fd = self.fd()
             size = os.fstat(fd).st_size
             if size < content_length:
-                space = os.statvfs(self.path.parent)
-                free = space.f_bavail * space.f_frsize
+                # A cache makes room: idle tasks go, least recently used first.
+                free = self._store.reclaim(content_length - size, keep=self.id)
                 if content_length - size > free:
                     raise FailedPrecondition(
                         f"the daemon's storage has {free >> 20} MiB free but the task needs "
-                        f"{content_length >> 20} MiB; free space or lower storage.quota_bytes"
+                        f"{content_length >> 20} MiB, and no idle task is left to evict; "
+                        "free space on its filesystem"
                     )
                 os.ftruncate(fd, content_length)
         self._save()
@@ -262,6 +264,8 @@ class TaskStore:
         # spinning there on tmpfs took twice the time and four times the CPU.
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piece-io")
         self._tasks: dict[str, LocalTask] = {}
+        self.evicted: list[Callable[[str], None]] = []
+        """Told the id of each task evicted (by GC, or to make room for another)."""
         for record in self.metadata.tasks():
             task = self._load(record)
             if task is not None:
@@ -323,6 +327,30 @@ class TaskStore:
         with contextlib.suppress(FileNotFoundError):
             self.content_path(task_id).unlink()
 
+    def free_bytes(self) -> int:
+        space = os.statvfs(self.root / "content")
+        return space.f_bavail * space.f_frsize
+
+    def reclaim(self, needed: int, keep: str) -> int:
+        """Evict idle tasks (never a running one, nor ``keep``), least recently used
+        first, until ``needed`` bytes are free or none is left; returns the free bytes."""
+        free = self.free_bytes()
+        idle = [
+            t for t in self._tasks.values() if t.id != keep and t.state is not TaskState.RUNNING
+        ]
+        for task in sorted(idle, key=lambda t: t.accessed_at):
+            if free >= needed:
+                break
+            self.evict(task.id)
+            free = self.free_bytes()
+        return free
+
+    def evict(self, task_id: str) -> None:
+        """Delete a task to make room, telling ``self.evicted``'s listeners."""
+        self.delete(task_id)
+        for tell in self.evicted:
+            tell(task_id)
+
     def usage(self) -> list[TaskUsage]:
         return [
             TaskUsage(t.id, _footprint(t), t.accessed_at, t.state is TaskState.RUNNING)
@@ -333,7 +361,7 @@ class TaskStore:
         """Evict what the GC policy selects; returns the evicted task ids."""
         evicted = select_evictions(self.usage(), limits, now)
         for task_id in evicted:
-            self.delete(task_id)
+            self.evict(task_id)
         return evicted
 
     def close(self) -> None:
