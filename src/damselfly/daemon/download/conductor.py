@@ -362,7 +362,12 @@ class Conductor:
             error = job.exception()
             log.error("task %s: a download job failed: %r", self.task.id[:12], error)
             if self._error is None:
-                self._error = InternalError(f"download job failed: {error}")
+                # Our own errors say what to do (no room on disk, say): keep their words.
+                self._error = (
+                    error
+                    if isinstance(error, DamselflyError)
+                    else InternalError(f"download job failed: {error}")
+                )
             self._news()
 
     async def _cleanup(self) -> None:
