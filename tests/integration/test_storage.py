@@ -213,3 +213,22 @@ def test_idle_tasks_make_room_least_recently_used_first(tmp_path: Path) -> None:
 
     with small_tmpfs(tmp_path, 20) as small:
         asyncio.run(scenario(small))
+
+
+def test_a_disk_that_fills_up_under_a_download_is_named(tmp_path: Path) -> None:
+    """Space checked at the layout can be gone by the write (another program filled the
+    disk): the write fails with one sentence, and the piece is not recorded."""
+
+    async def scenario(small: Path) -> None:
+        store = TaskStore(small)
+        task = store.open(TASK, "http://origin/x", "")
+        task.set_layout(2 * PIECE, PIECE)  # sparse: nothing taken yet
+        (small / "filler").write_bytes(bytes(14 * MIB))  # someone else fills the disk
+        data = memoryview(bytes(PIECE))
+        with pytest.raises(FailedPrecondition, match="cannot write to the daemon's storage"):
+            await task.store_piece(PieceInfo(0, 0, PIECE, crc32c(data)), data)
+        assert task.pieces == {}
+        store.close()
+
+    with small_tmpfs(tmp_path, 16) as small:
+        asyncio.run(scenario(small))

@@ -20,7 +20,8 @@ from damselfly.daemon.download.context import DownloadContext
 from damselfly.daemon.download.messages import back_to_source_failed, back_to_source_started
 from damselfly.daemon.download.reporter import PieceReporter
 from damselfly.daemon.scheduler_link import PeerStream
-from damselfly.daemon.storage.tasks import LocalTask, file_digest
+from damselfly.daemon.storage.files import file_digest
+from damselfly.daemon.storage.tasks import LocalTask
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
 
-from damselfly.core.digest import crc32c, new_hasher
+from damselfly.core.digest import crc32c
 from damselfly.core.errors import DamselflyError, FailedPrecondition, InvalidArgument
 from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo, TrafficTotals
 from damselfly.core.pieces import piece_count
+from damselfly.daemon.storage.files import allocated, write_at
 from damselfly.daemon.storage.gc import GcLimits, TaskUsage, select_evictions
 from damselfly.daemon.storage.inflight import Changes, InFlightPiece
 from damselfly.daemon.storage.metadata import Metadata, TaskRecord
@@ -138,7 +139,15 @@ class LocalTask:
             finally:
                 os.close(fd)
 
-        digest = await asyncio.get_running_loop().run_in_executor(self._store.io, digest_and_write)
+        try:
+            digest = await asyncio.get_running_loop().run_in_executor(
+                self._store.io, digest_and_write
+            )
+        except OSError as exc:  # the disk filled up since the layout was checked, say
+            raise FailedPrecondition(
+                f"cannot write to the daemon's storage: {exc.strerror or exc}; "
+                "free space on its filesystem"
+            ) from None
         if digest is None:
             return None
         stored = piece if verify else dataclasses.replace(piece, crc32c=digest)
@@ -371,31 +380,9 @@ class TaskStore:
         self.metadata.close()
 
 
-def write_at(fd: int, offset: int, data: memoryview) -> None:
-    written = 0
-    while written < len(data):
-        written += os.pwrite(fd, data[written:], offset + written)
-
-
 def _footprint(task: LocalTask) -> int:
     """Bytes a task takes on disk; a running one counts its whole length (it will)."""
-    allocated = _allocated(task.path)
+    used = allocated(task.path)
     if task.state is TaskState.RUNNING:
-        return max(allocated, task.content_length)
-    return allocated
-
-
-def _allocated(path: Path) -> int:
-    try:
-        return os.stat(path).st_blocks * 512
-    except FileNotFoundError:
-        return 0
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    """Hex digest of a whole file (run it in a thread: it reads the file)."""
-    hasher = new_hasher(algorithm)
-    with open(path, "rb") as file:
-        while chunk := file.read(4 << 20):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+        return max(used, task.content_length)
+    return used
