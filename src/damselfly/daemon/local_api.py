@@ -134,14 +134,19 @@ class LocalApi:
             writer.write(_head(http_status(exc)) + json.dumps(error_to_json(exc)).encode())
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # The daemon is stopping: the client sees the connection close (dfget says
+            # so). Not re-raised: asyncio 3.11's stream server would log the cancelled
+            # connection task as an error with a traceback.
+            writer.close()
+            return
         except Exception:
             log.exception("local API request failed")
             error = InternalError("the daemon failed to answer; see its log")
             writer.write(_head(500) + json.dumps(error_to_json(error)).encode())
-        finally:
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.drain()
-            writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.drain()
+        writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
