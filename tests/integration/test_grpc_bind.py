@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,21 @@ def test_a_free_port_binds() -> None:
             await server.stop(None)
 
     assert asyncio.run(bind_and_stop()) == free
+
+
+def test_a_name_with_one_address_this_host_has_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    # grpc listens on each address a name resolves to that it can have ("localhost" on
+    # a host without IPv6): so the check refuses only when none can be had.
+    resolve = socket.getaddrinfo
+
+    def two_addresses(host: str | None, port: int, *args: Any, **kwargs: Any) -> Any:
+        return resolve("192.0.2.1", port, *args, **kwargs) + resolve(
+            "127.0.0.1", port, *args, **kwargs
+        )
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    check_bindable("a-name:50051")
+    only_foreign = lambda h, p, *a, **k: resolve("192.0.2.1", p, *a, **k)  # noqa: E731
+    monkeypatch.setattr(socket, "getaddrinfo", only_foreign)
+    with pytest.raises(OSError, match="Cannot assign"):
+        check_bindable("a-name:50051")

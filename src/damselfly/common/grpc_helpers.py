@@ -74,15 +74,20 @@ def check_bindable(address: str) -> None:
         )
     except socket.gaierror:
         return  # grpc says what it makes of the name
+    failures: list[OSError] = []
     for family, kind, proto, _, sockaddr in found:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does
             try:
                 probe.bind(sockaddr)
             except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise OSError(_in_use(address)) from None
-                raise OSError(f"cannot listen on {address}: {exc.strerror}") from None
+                failures.append(exc)
+                continue
+        return  # grpc listens where it can: one address of the name is enough
+    if any(exc.errno == errno.EADDRINUSE for exc in failures):
+        raise OSError(_in_use(address))
+    if failures:
+        raise OSError(f"cannot listen on {address}: {failures[0].strerror}")
 
 
 def channel(target: str) -> grpc.aio.Channel:
