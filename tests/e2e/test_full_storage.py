@@ -4,7 +4,6 @@ daemon keeps serving what fits (root only: it mounts a small tmpfs)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,23 +11,15 @@ from pathlib import Path
 import pytest
 
 from damselfly.demo.cluster import LocalCluster
+from tests.mounts import small_tmpfs
 
 MIB = 1 << 20
 
 
 @pytest.fixture
 def small_storage(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a small tmpfs")
-    small = tmp_path / "small"
-    small.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(small)]
-    if subprocess.run(mount, check=False).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with small_tmpfs(tmp_path, 12) as small:
         yield small
-    finally:
-        subprocess.run(["umount", "--lazy", str(small)], check=True)
 
 
 def test_a_task_that_cannot_fit_is_refused_in_one_sentence(

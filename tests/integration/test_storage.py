@@ -4,11 +4,7 @@ the verified pieces."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +14,7 @@ from damselfly.core.errors import FailedPrecondition
 from damselfly.core.models import PieceInfo
 from damselfly.daemon.storage.metadata import Metadata
 from damselfly.daemon.storage.tasks import TaskState, TaskStore
+from tests.mounts import small_tmpfs
 
 TASK = "ab" * 32
 PIECE = 4 << 20
@@ -141,23 +138,6 @@ def test_a_restored_piece_whose_bytes_were_lost_is_fetched_again(tmp_path: Path)
         assert [p.number for p in Metadata(tmp_path / "metadata.db").pieces(TASK)] == [0, 2]
 
     asyncio.run(scenario())
-
-
-@contextlib.contextmanager
-def small_tmpfs(tmp_path: Path, size_mib: int) -> Iterator[Path]:
-    """A folder on a tmpfs of ``size_mib`` MiB (root only): a filesystem that fills up."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a small tmpfs")
-    small = tmp_path / "small"
-    small.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(small)]
-    if subprocess.run(mount, check=False).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield small
-    finally:
-        # Lazily: a failed test may leave the store's files open, and the mount must go.
-        subprocess.run(["umount", "--lazy", str(small)], check=True)
 
 
 def test_a_task_larger_than_the_free_space_fails_up_front(tmp_path: Path) -> None:
