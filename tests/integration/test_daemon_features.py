@@ -4,6 +4,7 @@ and storage GC, against a real local origin."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,27 @@ def test_origin_quirks(tmp_path: Path, mode: str) -> None:
             assert origin.requests >= 3  # two 503 answers, retried with backoff
         if mode in ("norange", "chunked"):
             assert origin.bytes_sent == SIZE  # one stream, no second attempt
+
+    run(tmp_path, scenario)
+
+
+def test_what_the_origin_is_sent(tmp_path: Path) -> None:
+    """Credentials in the URL go as Basic auth (as curl sends them), a header the user
+    gives replaces ours rather than doubling it, and the bytes are asked for as stored
+    (identity encoding)."""
+
+    async def scenario(origin: Origin, daemon: DaemonServer, files: Path) -> None:
+        make_file(files / "h.bin", MIB)
+        url = f"http://alice:s%40cret@127.0.0.1:{origin.port}/files/h.bin"
+        request = DownloadRequest(url, str(tmp_path / "out.bin"), headers={"User-Agent": "mine"})
+        await download(daemon, request)
+        sent: dict[str, list[str]] = {}
+        for name, value in origin.last_headers:
+            sent.setdefault(name.lower(), []).append(value)
+        assert sent["authorization"] == ["Basic " + base64.b64encode(b"alice:s@cret").decode()]
+        assert sent["user-agent"] == ["mine"]
+        assert sent["accept-encoding"] == ["identity"]
+        assert len(sent["host"]) == 1 and "alice" not in sent["host"][0]
 
     run(tmp_path, scenario)
 

@@ -43,6 +43,8 @@ class Origin:
         self.root = root
         self.bytes_sent = 0
         self.requests = 0
+        self.last_headers: list[tuple[str, str]] = []
+        """The header lines of the last file request, in order, repeats included."""
         self.app = web.Application()
         self.app.router.add_get("/_stats", self.stats)
         modes = "files|norange|chunked|flaky|private|capped|unsized"
@@ -67,6 +69,9 @@ class Origin:
         if not _NAME_RE.match(name) or not path.is_file():
             raise web.HTTPNotFound()
         self.requests += 1
+        self.last_headers = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
+        ]
         if mode == "private" and request.headers.get("X-Token") != "secret":
             raise web.HTTPForbidden()
         if mode == "flaky":

@@ -179,6 +179,10 @@ class HttpSource:
         check_url(url)
         request_headers = {k: v for k, v in headers.items() if k.lower() != "range"}
         request_headers["Range"] = f"bytes={start}-{'' if end is None else end}"
+        if not any(k.lower() == "accept-encoding" for k in request_headers):
+            # The bytes as the origin stores them: aiohttp would ask for gzip otherwise,
+            # and a compressed answer would be stored as the content.
+            request_headers["Accept-Encoding"] = "identity"
         shown = display_url(url)
         delay = self.backoff_s
         attempt = 0

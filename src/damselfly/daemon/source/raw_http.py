@@ -9,11 +9,12 @@ statuses are the caller's business. ``https://`` and proxied requests go through
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from damselfly.common.http_head import MalformedHead, parse_response_head
 from damselfly.common.low_water import LowWater
@@ -113,6 +114,20 @@ async def _resolve(host: str, port: int) -> tuple[int, int, int, Any]:
     return family, kind, proto, address
 
 
+def request_headers(parts: SplitResult, given: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The header lines after Host: the caller's (each once), then ours where the caller
+    set none: credentials from the URL as Basic auth (as curl does), identity encoding
+    (the bytes as stored, not compressed on the way) and a closed connection."""
+    names = {name.lower() for name in given}
+    lines = [(n, v) for n, v in given.items() if n.lower() not in ("host", "connection")]
+    if parts.username is not None and "authorization" not in names:
+        user = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        lines.append(("Authorization", "Basic " + base64.b64encode(user.encode()).decode()))
+    ours = {"User-Agent": "damselfly", "Accept-Encoding": "identity"}
+    lines += [(n, v) for n, v in ours.items() if n.lower() not in names]
+    return [*lines, ("Connection", "close")]
+
+
 async def raw_get(url: str, headers: Mapping[str, str], timeout_s: float) -> RawAnswer:
     """Send a GET for ``url`` and read the answer's status and header."""
     parts = urlsplit(url)
@@ -127,8 +142,7 @@ async def raw_get(url: str, headers: Mapping[str, str], timeout_s: float) -> Raw
             sock.setblocking(False)
             await loop.sock_connect(sock, address)
             lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}"]
-            lines += [f"{name}: {value}" for name, value in headers.items()]
-            lines += ["User-Agent: damselfly", "Accept-Encoding: identity", "Connection: close"]
+            lines += [f"{name}: {value}" for name, value in request_headers(parts, headers)]
             await loop.sock_sendall(sock, ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             head = bytearray()
             while b"\r\n\r\n" not in head:
