@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from damselfly.common.waiters import wake_one
+
 KEEP_IDLE_S = 10.0
 
 
@@ -104,8 +106,4 @@ class BufferPool:
         self._shed(0)
 
     def _wake(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        wake_one(self._waiters)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
 from damselfly.api import convert
 from damselfly.api.gen.scheduler.v1 import scheduler_pb2 as spb
 from damselfly.common.ratelimit import TokenBucket, acquire_all
+from damselfly.common.waiters import wake_one
 from damselfly.core.errors import Code, DamselflyError, InternalError, Unavailable, error_for
 from damselfly.core.ids import peer_id as new_peer_id
 from damselfly.core.models import DownloadRequest, HostType, ParentInfo, PieceInfo, Traffic
@@ -50,7 +52,7 @@ class Conductor:
         # one at a time (a worker that finds a piece wakes the next): news of one piece
         # does not wake all eight to find nothing.
         self._wake = asyncio.Event()
-        self._idle: list[asyncio.Future[None]] = []
+        self._idle: deque[asyncio.Future[None]] = deque()
         self._need_source: str | None = None
         self._empty = False
         self._error: DamselflyError | None = None
@@ -345,11 +347,7 @@ class Conductor:
         self._announced.fire()
 
     def _kick(self) -> None:
-        while self._idle:
-            waiter = self._idle.pop()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        wake_one(self._idle, newest=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         job = asyncio.get_running_loop().create_task(coro)
