@@ -6,6 +6,7 @@ without importing the models (dataclasses cost dfget about 8 ms of its start).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,12 +32,9 @@ def _count(name: str, value: object) -> int:
     return value
 
 
-_FOREVER = float("inf")
-
-
 def _seconds(name: str, value: object) -> float:
     # NaN compares false with everything: it would pass "< 0" and poison the timers.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < _FOREVER:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise InvalidArgument(
             f"field {name!r} of the download request must be a finite number >= 0"
         )

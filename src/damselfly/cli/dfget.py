@@ -306,15 +306,11 @@ def check_transfer_output(output: str, args: argparse.Namespace) -> None:
         raise UsageError(
             "--transfer-from-dfdaemon writes a copy, never a hard link; drop --force-hard-link"
         )
-    if os.path.isdir(output):
-        raise UsageError(f"output path {output} is a directory; name a file")
-    folder = os.path.dirname(output)
-    if not os.path.isdir(folder):
-        raise UsageError(
-            f"output directory {folder} does not exist; create it or choose another path"
-        )
-    if os.path.lexists(output) and not args.overwrite:
-        raise UsageError(f"output file {output} exists; pass --overwrite to replace it")
+    from pathlib import Path
+
+    from damselfly.common.outputs import check_output_path
+
+    check_output_path(Path(output), overwrite=args.overwrite)
 
 
 def write_transferred(socket_path: str, task_id: str, request: dict[str, Any], output: str) -> None:
@@ -337,13 +333,11 @@ def write_transferred(socket_path: str, task_id: str, request: dict[str, Any], o
             os.fchmod(out.fileno(), 0o666 & ~mask)
             os.fsync(out.fileno())
         os.replace(temporary, output)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
         raise
 
 

@@ -213,7 +213,7 @@ class LocalApi:
             first, last = int(match.group(1)), int(match.group(2))
             wanted = ByteRange(first, last - first + 1)
         ready = task.is_complete() if not range_text else range_ready(task, wanted)
-        if not ready or not task.path.exists():
+        if not ready:
             raise FailedPrecondition(
                 f"task {task_id[:12]} does not hold those bytes yet; download them first"
             )

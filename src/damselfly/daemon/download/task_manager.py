@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from damselfly.common.outputs import check_output_path
 from damselfly.core.digest import parse_digest
 from damselfly.core.errors import (
     DamselflyError,
@@ -75,23 +76,11 @@ def validate(request: DownloadRequest) -> str:
     if request.piece_length is not None:
         validate_piece_length(request.piece_length)
     if request.output_path:
-        output = Path(request.output_path)
-        if not output.is_absolute():
-            raise InvalidArgument(f"output path {output} must be absolute")
-        if not output.parent.is_dir():
-            raise InvalidArgument(
-                f"output directory {output.parent} does not exist; create it or choose another path"
-            )
-        if output.is_dir():
-            raise InvalidArgument(f"output path {output} is a directory; name a file")
-        if output.exists() and not request.overwrite:
-            raise InvalidArgument(f"output file {output} exists; pass --overwrite to replace it")
+        check_output_path(Path(request.output_path), overwrite=request.overwrite)
     if request.range is not None and (request.range.start < 0 or request.range.length <= 0):
         raise InvalidArgument("range must start at 0 or later and cover at least one byte")
     if request.range is not None and request.force_hard_link:
         raise InvalidArgument("a ranged download cannot be a hard link; drop --force-hard-link")
-    if request.timeout_s < 0:
-        raise InvalidArgument("timeout must not be negative")
     filtered = request.filtered_query_params
     return task_id(
         request.url,

@@ -116,15 +116,15 @@ async def _resolve(host: str, port: int) -> tuple[int, int, int, Any]:
 
 def request_headers(parts: SplitResult, given: Mapping[str, str]) -> list[tuple[str, str]]:
     """The header lines after Host: the caller's (each once), then ours where the caller
-    set none: credentials from the URL as Basic auth (as curl does), identity encoding
-    (the bytes as stored, not compressed on the way) and a closed connection."""
+    set none: credentials from the URL as Basic auth (as curl does), our User-Agent, and
+    a closed connection. (``HttpSource.open`` asks for identity encoding.)"""
     names = {name.lower() for name in given}
     lines = [(n, v) for n, v in given.items() if n.lower() not in ("host", "connection")]
     if parts.username is not None and "authorization" not in names:
         user = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         lines.append(("Authorization", "Basic " + base64.b64encode(user.encode()).decode()))
-    ours = {"User-Agent": "damselfly", "Accept-Encoding": "identity"}
-    lines += [(n, v) for n, v in ours.items() if n.lower() not in names]
+    if "user-agent" not in names:
+        lines.append(("User-Agent", "damselfly"))
     return [*lines, ("Connection", "close")]
 
 

@@ -31,7 +31,7 @@ def select_evictions(tasks: list[TaskUsage], limits: GcLimits, now: float) -> li
     Disk pressure starts when use passes the high watermark and evicts down to the low
     one (hysteresis, so GC does not run on every new piece); the quota is a hard cap.
     """
-    idle = sorted((t for t in tasks if not t.running), key=lambda t: t.accessed_at)
+    idle = least_recently_used_first(tasks)
     evicted = [t for t in idle if now - t.accessed_at > limits.ttl_s]
     held = sum(t.size for t in tasks) - sum(t.size for t in evicted)
     disk_used = limits.disk_used - sum(t.size for t in evicted)
@@ -49,3 +49,20 @@ def select_evictions(tasks: list[TaskUsage], limits: GcLimits, now: float) -> li
         held -= task.size
         disk_used -= task.size
     return [t.id for t in evicted]
+
+
+def least_recently_used_first(tasks: list[TaskUsage]) -> list[TaskUsage]:
+    """The tasks GC may evict (none running), in the order it evicts them."""
+    return sorted((t for t in tasks if not t.running), key=lambda t: t.accessed_at)
+
+
+def select_for_room(tasks: list[TaskUsage], needed: int, free: int) -> list[str]:
+    """Ids to evict so that ``needed`` bytes are free (``free`` are now), least recently
+    used first and no more than it takes; all idle ones when even that is not enough."""
+    evicted: list[str] = []
+    for task in least_recently_used_first(tasks):
+        if free >= needed:
+            break
+        evicted.append(task.id)
+        free += task.size
+    return evicted

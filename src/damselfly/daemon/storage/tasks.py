@@ -18,7 +18,7 @@ from damselfly.core.ids import is_task_id
 from damselfly.core.models import PieceInfo, TrafficTotals
 from damselfly.core.pieces import piece_count
 from damselfly.daemon.storage.files import allocated, write_at
-from damselfly.daemon.storage.gc import GcLimits, TaskUsage, select_evictions
+from damselfly.daemon.storage.gc import GcLimits, TaskUsage, select_evictions, select_for_room
 from damselfly.daemon.storage.inflight import Changes, InFlightPiece
 from damselfly.daemon.storage.metadata import Metadata, TaskRecord
 
@@ -343,16 +343,10 @@ class TaskStore:
     def reclaim(self, needed: int, keep: str) -> int:
         """Evict idle tasks (never a running one, nor ``keep``), least recently used
         first, until ``needed`` bytes are free or none is left; returns the free bytes."""
-        free = self.free_bytes()
-        idle = [
-            t for t in self._tasks.values() if t.id != keep and t.state is not TaskState.RUNNING
-        ]
-        for task in sorted(idle, key=lambda t: t.accessed_at):
-            if free >= needed:
-                break
-            self.evict(task.id)
-            free = self.free_bytes()
-        return free
+        others = [usage for usage in self.usage() if usage.id != keep]
+        for task_id in select_for_room(others, needed, self.free_bytes()):
+            self.evict(task_id)
+        return self.free_bytes()
 
     def evict(self, task_id: str) -> None:
         """Delete a task to make room, telling ``self.evicted``'s listeners."""
